@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import FindMyWay, { type HTTPMethod } from 'find-my-way';
+import { Counter, Histogram } from 'prom-client';
+import type { Deps } from './deps.js';
+import { registerAuth } from './http/auth.js';
+import { registerErrorHandling } from './http/error-handler.js';
+import { AppError } from './http/errors.js';
+import { registerIdempotency } from './http/idempotency.js';
+import { opsRoutes } from './http/ops.routes.js';
+import { ErrorResponse } from './http/schemas.js';
+import { validatorCompiler } from './http/validation.js';
+import { createBrokersService } from './modules/brokers/index.js';
+import { createCustomersService, customersRoutes, ERASE_JOB } from './modules/customers/index.js';
+
+const MAX_URL_LENGTH = 2048;
+const BODY_LIMIT = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const JSON_TYPES = ['application/json', 'application/ld+json', 'application/vnd.openactive.booking+json'];
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Builds the services from `deps` and the HTTP app around them: the one composition root. */
+export function buildServices(deps: Deps) {
+  const brokers = createBrokersService({
+    database: deps.database,
+    clock: deps.clock,
+    authCacheTtlMs: deps.config.authCacheTtlMs,
+  });
+  const customers = createCustomersService({
+    database: deps.database,
+    jobs: deps.jobs,
+    clock: deps.clock,
+    publicBaseUrl: deps.config.publicBaseUrl,
+  });
+  deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId));
+  return { brokers, customers };
+}
+
+export type Services = ReturnType<typeof buildServices>;
+
+export async function buildApp(deps: Deps, services: Services = buildServices(deps)): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    ajv: { customOptions: { strict: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.addSchema(ErrorResponse);
+
+  // Only JSON bodies are accepted; anything else is a 415 rather than a confusing 400.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string', bodyLimit: BODY_LIMIT }, app.getDefaultJsonParser('error', 'error'));
+
+  // Every route is also put in a router of our own so an unknown method on a known path can
+  // answer 405 with Allow instead of 404.
+  const routeTable = FindMyWay({ ignoreTrailingSlash: true });
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method === 'HEAD' || method === 'OPTIONS') continue;
+      try {
+        routeTable.on(method as HTTPMethod, route.url, () => undefined);
+      } catch {
+        // duplicate registration (e.g. HEAD twin) — already known
+      }
+    }
+  });
+  const allowedMethods = (url: string): string[] => {
+    const path = url.split('?')[0] ?? '/';
+    return ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => routeTable.find(m as HTTPMethod, path) !== null);
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    if (request.url.length > MAX_URL_LENGTH) {
+      throw new AppError('URI_TOO_LONG', `URLs are limited to ${MAX_URL_LENGTH} characters.`);
+    }
+  });
+
+  registerErrorHandling(app, allowedMethods);
+
+  const httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [deps.metrics],
+  });
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['method', 'route'],
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [deps.metrics],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    httpRequests.inc({ method: request.method, route, status: reply.statusCode });
+    httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    max: deps.config.rateLimit.max,
+    timeWindow: deps.config.rateLimit.windowMs,
+    enableDraftSpec: true,
+    keyGenerator: (request) => {
+      const key = request.headers['x-api-key'];
+      return typeof key === 'string' && key.length <= 200 ? `key:${key}` : `ip:${request.ip}`;
+    },
+    errorResponseBuilder: (_request, context) =>
+      new AppError('TOO_MANY_REQUESTS', `Rate limit of ${context.max} requests per ${context.after} exceeded. Retry after the time in Retry-After.`),
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'activehub API',
+        version: VERSION,
+        description:
+          'Search, firehose, customer accounts, checkout and orders over OpenActive data, compatible with the documented imin Platform API. Errors are OpenActive error objects.',
+      },
+      servers: [{ url: deps.config.publicBaseUrl }],
+      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-KEY' } } },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  registerAuth(app, services.brokers);
+  registerIdempotency(app, deps.database.db, deps.clock);
+
+  await app.register(opsRoutes({ database: deps.database, metrics: deps.metrics, version: VERSION }));
+  app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
+  await app.register(customersRoutes(services.customers));
+
+  return app;
+}

@@ -1,0 +1,105 @@
+import path from 'node:path';
+
+/**
+ * The only reader of process.env. Every setting is parsed and checked here once; all problems
+ * are reported together so an operator fixes a bad environment in one go.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  publicBaseUrl: string;
+  /** Postgres server URL; when absent the embedded PGlite database under `dataDir` is used. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  logLevel: string;
+  /** Key for the demo broker created on a fresh install (otherwise one is generated and printed). */
+  demoApiKey: string | undefined;
+  seedDemo: boolean;
+  rateLimit: { max: number; windowMs: number };
+  /** Seconds a cached API-key lookup may be reused before the database is asked again. */
+  authCacheTtlMs: number;
+  jobs: { enabled: boolean; pollIntervalSeconds: number };
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const problems: string[] = [];
+
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  };
+  const url = (name: string): string | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    try {
+      new URL(raw);
+      return raw;
+    } catch {
+      problems.push(`${name} must be an absolute URL (got "${raw}")`);
+      return undefined;
+    }
+  };
+
+  const port = int('PORT', 3000, 0, 65535);
+  const host = env.HOST || '0.0.0.0';
+  const publicBaseUrl = (url('PUBLIC_BASE_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const databaseUrl = url('DATABASE_URL');
+  const dataDir = path.resolve(env.DATA_DIR || './data');
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`);
+  }
+  const demoApiKey = env.DEMO_API_KEY || undefined;
+  if (demoApiKey !== undefined && !/^[A-Za-z0-9_-]{16,128}$/.test(demoApiKey)) {
+    problems.push('DEMO_API_KEY must be 16-128 characters of A-Z, a-z, 0-9, _ or -');
+  }
+
+  const config: Config = {
+    port,
+    host,
+    publicBaseUrl,
+    databaseUrl,
+    dataDir,
+    logLevel,
+    demoApiKey,
+    seedDemo: bool('SEED_DEMO', true),
+    rateLimit: {
+      max: int('RATE_LIMIT_MAX', 1200, 1, 10_000_000),
+      windowMs: int('RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
+    },
+    authCacheTtlMs: int('AUTH_CACHE_TTL_MS', 5000, 0, 600_000),
+    jobs: {
+      enabled: bool('JOBS_ENABLED', true),
+      pollIntervalSeconds: int('JOBS_POLL_INTERVAL_SECONDS', 1, 1, 3600),
+    },
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    ...overrides,
+  };
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

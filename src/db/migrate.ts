@@ -1,0 +1,20 @@
+import { Migrator, type Migration, type MigrationResultSet } from 'kysely';
+import type { Kysely } from 'kysely';
+import * as m001 from './migrations/2026-11-26-001-brokers-customers.js';
+
+/** Migrations in order. Listed by hand so the set is fixed at build time and needs no file scan. */
+const migrations: Record<string, Migration> = {
+  '2026-11-26-001-brokers-customers': m001,
+};
+
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    throw new Error(`Migration ${failed?.migrationName ?? '?'} failed: ${String(result.error)}`, {
+      cause: result.error,
+    });
+  }
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,43 @@
+import { pino, type Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from './config.js';
+import { openDatabase, type Database } from './db/database.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { createJobs, type Jobs } from './lib/jobs.js';
+
+/** Everything from outside the process that services need, created once and passed down. */
+export interface Deps {
+  config: Config;
+  database: Database;
+  jobs: Jobs;
+  clock: Clock;
+  log: Logger;
+  metrics: Registry;
+}
+
+export interface DepsOverrides {
+  database?: Database;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+  const log =
+    overrides.log ??
+    pino({
+      level: config.logLevel,
+      redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' },
+    });
+  const database =
+    overrides.database ??
+    (await openDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir }));
+  const jobs = createJobs({ database, log, pollIntervalSeconds: config.jobs.pollIntervalSeconds });
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  return { config, database, jobs, clock: overrides.clock ?? systemClock, log, metrics };
+}
+
+export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.jobs.stop();
+  await deps.database.close();
+}

@@ -1,0 +1,44 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuthContext, BrokersService, Product } from '../modules/brokers/index.js';
+import { AppError } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The product an API key must grant to call this route; absent = public route. */
+    product?: Product;
+    /** Whether a display-only key (browser use) may call this route. */
+    displayKeyAllowed?: boolean;
+    idempotent?: boolean;
+  }
+  interface FastifyRequest {
+    auth: AuthContext | null;
+  }
+}
+
+/** The broker behind the request. Only call from routes that declare a `product`. */
+export function authOf(request: FastifyRequest): AuthContext {
+  if (!request.auth) throw new AppError('UNAUTHENTICATED', 'Send your API key in the X-API-KEY header.');
+  return request.auth;
+}
+
+/** X-API-KEY → broker, and the product check (DECISIONS §2). */
+export function registerAuth(app: FastifyInstance, brokers: BrokersService): void {
+  app.decorateRequest('auth', null);
+  app.addHook('onRequest', async (request) => {
+    const product = request.routeOptions.config?.product;
+    if (!product) return;
+    const header = request.headers['x-api-key'];
+    const rawKey = Array.isArray(header) ? header[0] : header;
+    if (!rawKey) throw new AppError('UNAUTHENTICATED', 'Send your API key in the X-API-KEY header.');
+    if (rawKey.length > 200) throw new AppError('INVALID_API_TOKEN', 'The API key is unknown or has been revoked.');
+    const auth = await brokers.authenticate(rawKey);
+    if (!auth) throw new AppError('INVALID_API_TOKEN', 'The API key is unknown or has been revoked.');
+    if (!auth.products.includes(product)) {
+      throw new AppError('FORBIDDEN', `This API key does not grant the "${product}" product.`);
+    }
+    if (auth.displayOnly && !request.routeOptions.config?.displayKeyAllowed) {
+      throw new AppError('FORBIDDEN', 'A display-only API key may only read public search data.');
+    }
+    request.auth = auth;
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * The one error type. Services throw `AppError(code, description)`; the error handler turns it
+ * into an OpenActive error object (DECISIONS §3). Codes are a closed set: each maps to exactly one
+ * HTTP status, one OpenActive `@type` and a short human title.
+ */
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, type: 'BadRequestError', name: 'The request is invalid' },
+  UPDATE_FAILED: { status: 400, type: 'UpdateFailedError', name: 'The update could not be applied' },
+  UNAUTHENTICATED: { status: 401, type: 'UnauthenticatedError', name: 'An API key is required' },
+  INVALID_API_TOKEN: { status: 401, type: 'InvalidAPITokenError', name: 'The API key is not valid' },
+  FORBIDDEN: { status: 403, type: 'ForbiddenError', name: 'The API key does not grant access to this' },
+  NOT_FOUND: { status: 404, type: 'NotFoundError', name: 'Not found' },
+  UNKNOWN_ORDER: { status: 404, type: 'UnknownOrderError', name: 'Unknown order' },
+  UNKNOWN_ENDPOINT: {
+    status: 404,
+    type: 'UnknownOrIncorrectEndpointError',
+    name: 'There is no endpoint at this path',
+  },
+  METHOD_NOT_ALLOWED: { status: 405, type: 'MethodNotAllowedError', name: 'Method not allowed' },
+  NOT_ACCEPTABLE: { status: 406, type: 'NotAcceptableError', name: 'No acceptable representation' },
+  CONFLICT: { status: 409, type: 'ConflictError', name: 'The request conflicts with the current state' },
+  GONE: { status: 410, type: 'GoneError', name: 'No longer available' },
+  PAYLOAD_TOO_LARGE: { status: 413, type: 'PayloadTooLargeError', name: 'The request body is too large' },
+  URI_TOO_LONG: { status: 414, type: 'URITooLongError', name: 'The request URL is too long' },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    type: 'UnsupportedMediaTypeError',
+    name: 'The request body has an unsupported content type',
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    type: 'IdempotencyKeyReusedError',
+    name: 'The Idempotency-Key was already used for a different request',
+  },
+  TOO_MANY_REQUESTS: { status: 429, type: 'TooManyRequestsError', name: 'Too many requests' },
+  INTERNAL: { status: 500, type: 'InternalApplicationError', name: 'Internal error' },
+  SERVICE_UNAVAILABLE: {
+    status: 503,
+    type: 'ServiceUnavailableError',
+    name: 'The service is temporarily unavailable',
+  },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface FieldError {
+  /** JSON pointer into the request part, e.g. `/customer/email`. */
+  path: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly fieldErrors: FieldError[] | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    description: string,
+    details: { fieldErrors?: FieldError[]; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(description, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.fieldErrors = details.fieldErrors;
+    this.headers = details.headers;
+  }
+
+  get statusCode(): number {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export const isAppError = (e: unknown): e is AppError => e instanceof AppError;
+
+/**
+ * Postgres errors that bad input can cause, translated once here so repositories never catch.
+ * Anything else stays an internal error.
+ */
+export function translateDatabaseError(error: unknown): AppError | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
+  switch (code) {
+    case '23505':
+      return new AppError('CONFLICT', 'A resource with the same unique value already exists.', { cause: error });
+    case '23503':
+      return new AppError('CONFLICT', 'The request refers to a resource that does not exist or is still in use.', {
+        cause: error,
+      });
+    case '22001':
+      return new AppError('BAD_REQUEST', 'A value is longer than allowed.', { cause: error });
+    case '22P02':
+    case '22007':
+    case '22008':
+    case '22003':
+    case '22023':
+      return new AppError('BAD_REQUEST', 'A value is not in the expected format or range.', { cause: error });
+    default:
+      return undefined;
+  }
+}

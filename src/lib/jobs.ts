@@ -1,0 +1,109 @@
+import PgBoss from 'pg-boss';
+import type { Logger } from 'pino';
+import type { Database, Executor } from '../db/database.js';
+
+export type JobHandler<T> = (data: T) => Promise<void>;
+
+export interface JobsOptions {
+  database: Database;
+  log: Logger;
+  /** How often idle workers look for new jobs. */
+  pollIntervalSeconds: number;
+}
+
+/**
+ * Durable background jobs on pg-boss, in the same database as everything else. A job sent with
+ * `{ executor: trx }` is inserted in the caller's transaction: it exists exactly when the state
+ * change that caused it was committed (the outbox rule in ARCHITECTURE §8).
+ */
+export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) {
+  const boss = new PgBoss({
+    db: database.runnerFor(database.db),
+    schema: 'pgboss',
+    // Maintenance and cron timers run only when workers are started (see `startWorkers`).
+    supervise: false,
+    schedule: false,
+  });
+  boss.on('error', (err: unknown) => log.error({ err }, 'job queue error'));
+
+  const handlers = new Map<string, JobHandler<never>>();
+  let started = false;
+  let working = false;
+
+  async function ensureStarted(): Promise<void> {
+    if (started) return;
+    await boss.start();
+    started = true;
+    for (const name of handlers.keys()) await boss.createQueue(name);
+  }
+
+  return {
+    /** Registers the handler for a queue; `startWorkers` begins polling every registered queue. */
+    define<T extends object>(name: string, handler: JobHandler<T>): void {
+      handlers.set(name, handler as JobHandler<never>);
+    },
+
+    /** Installs or upgrades pg-boss's own tables and creates the queues. */
+    start: ensureStarted,
+
+    async send<T extends object>(
+      name: string,
+      data: T,
+      options: { executor?: Executor; singletonKey?: string; startAfterSeconds?: number } = {},
+    ): Promise<string | null> {
+      await ensureStarted();
+      return boss.send(name, data, {
+        retryLimit: 10,
+        retryBackoff: true,
+        retryDelay: 2,
+        ...(options.singletonKey ? { singletonKey: options.singletonKey } : {}),
+        ...(options.startAfterSeconds ? { startAfter: options.startAfterSeconds } : {}),
+        ...(options.executor ? { db: database.runnerFor(options.executor) } : {}),
+      });
+    },
+
+    async startWorkers(): Promise<void> {
+      await ensureStarted();
+      working = true;
+      for (const [name, handler] of handlers) {
+        await boss.work<object>(name, { pollingIntervalSeconds: pollIntervalSeconds, batchSize: 1 }, async (jobs) => {
+          for (const job of jobs) await handler(job.data as never);
+        });
+      }
+    },
+
+    /**
+     * Runs every job of `name` that is due now, in this call, and returns how many ran. Tests and
+     * the CLI use it to process a queue deterministically without workers or sleeps.
+     */
+    async runDue(name: string): Promise<number> {
+      await ensureStarted();
+      const handler = handlers.get(name);
+      if (!handler) throw new Error(`No handler defined for job ${name}`);
+      let ran = 0;
+      for (;;) {
+        const jobs = await boss.fetch<object>(name, { batchSize: 10 });
+        if (jobs.length === 0) return ran;
+        for (const job of jobs) {
+          try {
+            await handler(job.data as never);
+            await boss.complete(name, job.id);
+          } catch (err) {
+            await boss.fail(name, job.id, { message: String(err) });
+            throw err;
+          }
+          ran += 1;
+        }
+      }
+    },
+
+    async stop(): Promise<void> {
+      if (!started) return;
+      await boss.stop({ graceful: working, wait: true, timeout: 5000 });
+      started = false;
+      working = false;
+    },
+  };
+}
+
+export type Jobs = ReturnType<typeof createJobs>;

@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildApp, buildServices } from './app.js';
+import { loadConfig, type Config } from './config.js';
+import { migrateToLatest } from './db/migrate.js';
+import { closeDeps, createDeps } from './deps.js';
+
+/** Starts the platform: migrate, seed the demo broker, listen, run background jobs. */
+export async function runServer(config: Config = loadConfig()): Promise<void> {
+  const deps = await createDeps(config);
+  await migrateToLatest(deps.database.db);
+  await deps.jobs.start();
+  const services = buildServices(deps);
+  const app = await buildApp(deps, services);
+
+  let demoKey: string | undefined;
+  if (config.seedDemo) {
+    const demo = await services.brokers.ensureDemoBroker(config.demoApiKey);
+    demoKey = demo.key;
+    // Embedded installs keep the generated demo key beside the data so a restart can show it
+    // again (the database holds only its hash). Server installs print it once.
+    const keyFile = path.join(config.dataDir, 'demo-api-key.txt');
+    if (!config.databaseUrl) {
+      if (demoKey && !config.demoApiKey) fs.writeFileSync(keyFile, `${demoKey}\n`, { mode: 0o600 });
+      else if (!demoKey && fs.existsSync(keyFile)) demoKey = fs.readFileSync(keyFile, 'utf8').trim();
+    }
+  }
+
+  await app.listen({ port: config.port, host: config.host });
+  if (config.jobs.enabled) await deps.jobs.startWorkers();
+
+  const lines = [
+    '',
+    `activehub is running at ${config.publicBaseUrl}  (database: ${deps.database.kind}${deps.database.kind === 'pglite' ? ` in ${config.dataDir}` : ''})`,
+    `  API docs:      ${config.publicBaseUrl}/docs`,
+    demoKey
+      ? `  Demo broker "Acme Fitness" API key: ${demoKey}`
+      : '  Demo broker "Acme Fitness" exists; make a key with: npx activehub keys create --broker acme',
+    demoKey
+      ? `  Try: curl -H 'X-API-KEY: ${demoKey}' -H 'content-type: application/json' -d '{"email":"louis@example.com","givenName":"Louis","familyName":"Wu","imin:is13OrOver":false}' ${config.publicBaseUrl}/api/v2/customer-accounts`
+      : '',
+    '',
+  ];
+  process.stdout.write(`${lines.filter((l, i) => l !== '' || i === 0 || i === lines.length - 1).join('\n')}\n`);
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    deps.log.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      deps.log.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    timer.unref();
+    try {
+      await app.close();
+      await closeDeps(deps);
+      process.exit(0);
+    } catch (err) {
+      deps.log.error({ err }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  runServer().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,196 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Database } from '../../db/database.js';
+import { AppError } from '../../http/errors.js';
+import type { Clock } from '../../lib/clock.js';
+import { randomAlphanumeric } from '../../lib/ids.js';
+import * as repo from './brokers.repository.js';
+
+export const PRODUCTS = ['search', 'firehose', 'booking', 'checkout', 'sellers'] as const;
+export type Product = (typeof PRODUCTS)[number];
+export type KeyMode = 'live' | 'test';
+
+/** Who is calling: resolved from X-API-KEY on every authenticated request. */
+export interface AuthContext {
+  brokerId: number;
+  brokerSlug: string;
+  keyId: number;
+  mode: KeyMode;
+  products: Product[];
+  displayOnly: boolean;
+  allowedOrigins: string[];
+}
+
+export interface BrokerInput {
+  slug: string;
+  name: string;
+  url?: string | undefined;
+  logoUrl?: string | undefined;
+  backgroundImageUrl?: string | undefined;
+  primaryColor?: string | undefined;
+  secondaryColor?: string | undefined;
+  contactEmail?: string | undefined;
+  termsUrl?: string | undefined;
+  emailFrom?: string | undefined;
+  checkoutHost?: string | undefined;
+  webhookUrl?: string | undefined;
+  webhookApiKey?: string | undefined;
+}
+
+export const DEMO_BROKER = { slug: 'acme', name: 'Acme Fitness', url: 'https://acme-fitness.example.com' } as const;
+
+export function hashApiKey(rawKey: string): string {
+  return createHash('sha256').update(rawKey, 'utf8').digest('hex');
+}
+
+export function createBrokersService({ database, clock, authCacheTtlMs }: { database: Database; clock: Clock; authCacheTtlMs: number }) {
+  const { db } = database;
+  // Key hash → context. Saves a query per request; a revocation made in this process takes
+  // effect at once, one made elsewhere (the CLI) within `authCacheTtlMs`.
+  const cache = new Map<string, { context: AuthContext | null; expiresAt: number }>();
+
+  function checkSlug(slug: string): void {
+    if (!/^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/.test(slug)) {
+      throw new AppError('BAD_REQUEST', 'A broker slug is 1-50 characters of a-z, 0-9 and "-", not starting or ending with "-".');
+    }
+  }
+
+  function checkProducts(products: string[]): Product[] {
+    const bad = products.filter((p) => !(PRODUCTS as readonly string[]).includes(p));
+    if (bad.length || products.length === 0) {
+      throw new AppError('BAD_REQUEST', `Products must be a non-empty list from: ${PRODUCTS.join(', ')}.`);
+    }
+    return [...new Set(products)] as Product[];
+  }
+
+  async function issueKey(
+    brokerId: number,
+    options: { name?: string; mode?: KeyMode; products?: string[]; rawKey?: string },
+  ): Promise<{ id: number; key: string; prefix: string; mode: KeyMode; products: Product[] }> {
+    const mode = options.mode ?? 'live';
+    const products = checkProducts(options.products ?? [...PRODUCTS]);
+    const key = options.rawKey ?? `ah_${mode}_${randomAlphanumeric(32)}`;
+    const prefix = key.slice(0, Math.min(12, key.length - 4));
+    const row = await repo.insertApiKey(db, {
+      broker_id: brokerId,
+      name: options.name ?? 'default',
+      prefix,
+      key_hash: hashApiKey(key),
+      mode,
+      products,
+    });
+    return { id: row.id, key, prefix, mode, products };
+  }
+
+  return {
+    async createBroker(input: BrokerInput) {
+      checkSlug(input.slug);
+      if (!input.name.trim()) throw new AppError('BAD_REQUEST', 'A broker needs a name.');
+      if (await repo.findBrokerBySlug(db, input.slug)) {
+        throw new AppError('CONFLICT', `A broker with slug "${input.slug}" already exists.`);
+      }
+      return repo.insertBroker(db, {
+        slug: input.slug,
+        name: input.name.trim(),
+        url: input.url ?? null,
+        logo_url: input.logoUrl ?? null,
+        background_image_url: input.backgroundImageUrl ?? null,
+        primary_color: input.primaryColor ?? null,
+        secondary_color: input.secondaryColor ?? null,
+        contact_email: input.contactEmail ?? null,
+        terms_url: input.termsUrl ?? null,
+        email_from: input.emailFrom ?? null,
+        checkout_host: input.checkoutHost ?? null,
+        webhook_url: input.webhookUrl ?? null,
+        webhook_api_key: input.webhookApiKey ?? null,
+      });
+    },
+
+    listBrokers: () => repo.listBrokers(db),
+
+    findBrokerBySlug: (slug: string) => repo.findBrokerBySlug(db, slug),
+
+    async createKey(brokerSlug: string, options: { name?: string; mode?: KeyMode; products?: string[] } = {}) {
+      const broker = await repo.findBrokerBySlug(db, brokerSlug);
+      if (!broker) throw new AppError('NOT_FOUND', `No broker with slug "${brokerSlug}".`);
+      return issueKey(broker.id, options);
+    },
+
+    async listKeys(brokerSlug?: string) {
+      if (brokerSlug === undefined) return repo.listApiKeys(db);
+      const broker = await repo.findBrokerBySlug(db, brokerSlug);
+      if (!broker) throw new AppError('NOT_FOUND', `No broker with slug "${brokerSlug}".`);
+      return repo.listApiKeys(db, broker.id);
+    },
+
+    async revokeKey(id: number) {
+      const row = await repo.revokeApiKey(db, id, clock.now());
+      if (!row) throw new AppError('NOT_FOUND', `No active API key with id ${id}.`);
+      cache.delete(row.key_hash);
+    },
+
+    /**
+     * Resolves a raw key. Returns null for an unknown or revoked key. Lookup is by SHA-256 of
+     * the key (keys are 190-bit random, so a fast hash is enough); the stored hash is then
+     * compared in constant time.
+     */
+    async authenticate(rawKey: string): Promise<AuthContext | null> {
+      const keyHash = hashApiKey(rawKey);
+      const now = Date.now();
+      const cached = cache.get(keyHash);
+      if (cached && cached.expiresAt > now) return cached.context;
+      const row = await repo.findActiveKeyByHash(db, keyHash);
+      let context: AuthContext | null = null;
+      if (row && timingSafeEqual(Buffer.from(row.key_hash, 'hex'), Buffer.from(keyHash, 'hex'))) {
+        context = {
+          brokerId: row.broker_id,
+          brokerSlug: row.broker_slug,
+          keyId: row.key_id,
+          mode: row.mode,
+          products: row.products as Product[],
+          displayOnly: row.display_only,
+          allowedOrigins: row.allowed_origins,
+        };
+      }
+      if (authCacheTtlMs > 0) {
+        if (cache.size > 10_000) cache.clear();
+        cache.set(keyHash, { context, expiresAt: now + authCacheTtlMs });
+      }
+      return context;
+    },
+
+    /**
+     * Creates the demo broker "Acme Fitness" on a fresh install and returns a key to print.
+     * With `demoKey` (DEMO_API_KEY) that exact key is ensured, so scripts know it in advance.
+     */
+    async ensureDemoBroker(demoKey: string | undefined): Promise<{ created: boolean; key?: string }> {
+      let broker = await repo.findBrokerBySlug(db, DEMO_BROKER.slug);
+      let created = false;
+      if (!broker) {
+        broker = await repo.insertBroker(db, {
+          ...DEMO_BROKER,
+          primary_color: '#0b6e4f',
+          secondary_color: '#f2a541',
+          contact_email: 'help@acme-fitness.example.com',
+          terms_url: 'https://acme-fitness.example.com/terms',
+          email_from: 'Acme Fitness <bookings@acme-fitness.example.com>',
+        });
+        created = true;
+      }
+      if (demoKey) {
+        const existing = await repo.findKeyByHash(db, hashApiKey(demoKey));
+        if (existing && existing.broker_id !== broker.id) {
+          throw new AppError('CONFLICT', 'DEMO_API_KEY is already in use by another broker.');
+        }
+        if (!existing) await issueKey(broker.id, { name: 'demo (DEMO_API_KEY)', rawKey: demoKey });
+        return { created, key: demoKey };
+      }
+      if (created) {
+        const issued = await issueKey(broker.id, { name: 'demo' });
+        return { created, key: issued.key };
+      }
+      return { created };
+    },
+  };
+}
+
+export type BrokersService = ReturnType<typeof createBrokersService>;

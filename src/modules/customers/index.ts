@@ -1,0 +1,3 @@
+export { createCustomersService, ERASE_JOB } from './customers.service.js';
+export type { CustomersService, ErasureHook } from './customers.service.js';
+export { customersRoutes } from './customers.routes.js';

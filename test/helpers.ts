@@ -1,0 +1,91 @@
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
+import { pino } from 'pino';
+import { inject } from 'vitest';
+import { buildApp, buildServices, type Services } from '../src/app.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { openDatabase, type Database } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { createDeps, type Deps } from '../src/deps.js';
+import type { Clock } from '../src/lib/clock.js';
+import type { Product } from '../src/modules/brokers/index.js';
+
+/** A fresh database for one test file, copied from the run's migrated snapshot. */
+export async function openTestDatabase(): Promise<Database> {
+  const target = inject('testDatabase');
+  if (target.kind === 'pglite') {
+    const database = await openDatabase({ loadDataDir: new Blob([fs.readFileSync(target.snapshotFile)]) });
+    await migrateToLatest(database.db);
+    return database;
+  }
+  const name = `activehub_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: target.serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${name} template ${target.template}`);
+  await admin.end();
+  const url = new URL(target.serverUrl);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ url: url.toString(), poolSize: 5 });
+  const close = database.close.bind(database);
+  database.close = async () => {
+    await close();
+    const a = new pg.Client({ connectionString: target.serverUrl });
+    await a.connect();
+    await a.query(`drop database if exists ${name} with (force)`);
+    await a.end();
+  };
+  return database;
+}
+
+export interface TestContext {
+  app: FastifyInstance;
+  deps: Deps;
+  services: Services;
+  /** A new broker with a key granting `products` (all by default). */
+  newBroker(options?: { products?: Product[]; mode?: 'live' | 'test' }): Promise<{ slug: string; key: string; brokerId: number }>;
+  request(options: InjectOptions & { key?: string | undefined }): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+let brokerCounter = 0;
+
+export async function createTestContext(
+  options: { config?: Partial<Config>; clock?: Clock } = {},
+): Promise<TestContext> {
+  const database = await openTestDatabase();
+  const config = loadConfig(
+    {},
+    { publicBaseUrl: 'http://activehub.test', logLevel: 'silent', seedDemo: false, authCacheTtlMs: 0, ...options.config },
+  );
+  const deps = await createDeps(config, {
+    database,
+    log: pino({ level: 'silent' }),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const services = buildServices(deps);
+  const app = await buildApp(deps, services);
+  await app.ready();
+
+  return {
+    app,
+    deps,
+    services,
+    async newBroker({ products, mode } = {}) {
+      brokerCounter += 1;
+      const slug = `broker-${process.pid}-${brokerCounter}-${randomBytes(3).toString('hex')}`;
+      const broker = await services.brokers.createBroker({ slug, name: `Test broker ${brokerCounter}` });
+      const key = await services.brokers.createKey(slug, { ...(products ? { products } : {}), ...(mode ? { mode } : {}) });
+      return { slug, key: key.key, brokerId: broker.id };
+    },
+    request({ key, headers, ...rest }) {
+      return app.inject({ ...rest, headers: { ...(key ? { 'x-api-key': key } : {}), ...headers } });
+    },
+    async close() {
+      await app.close();
+      await deps.jobs.stop();
+      await database.close();
+    },
+  };
+}

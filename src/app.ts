@@ -47,8 +47,10 @@ export function buildServices(deps: Deps) {
 export type Services = ReturnType<typeof buildServices>;
 
 export async function buildApp(deps: Deps, services: Services = buildServices(deps)): Promise<FastifyInstance> {
+  // Fastify's logger type is narrower than pino's; the instance is the same.
+  const logger: FastifyBaseLogger = deps.log;
   const app = Fastify({
-    loggerInstance: deps.log as FastifyBaseLogger,
+    loggerInstance: logger,
     bodyLimit: BODY_LIMIT,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
@@ -63,7 +65,11 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
 
   // Only JSON bodies are accepted; anything else is a 415 rather than a confusing 400.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string', bodyLimit: BODY_LIMIT }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser(
+    JSON_TYPES,
+    { parseAs: 'string', bodyLimit: BODY_LIMIT },
+    app.getDefaultJsonParser('error', 'error'),
+  );
 
   // Every route is also put in a router of our own so an unknown method on a known path can
   // answer 405 with Allow instead of 404.
@@ -122,7 +128,10 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
       return typeof key === 'string' && key.length <= 200 ? `key:${key}` : `ip:${request.ip}`;
     },
     errorResponseBuilder: (_request, context) =>
-      new AppError('TOO_MANY_REQUESTS', `Rate limit of ${context.max} requests per ${context.after} exceeded. Retry after the time in Retry-After.`),
+      new AppError(
+        'TOO_MANY_REQUESTS',
+        `Rate limit of ${context.max} requests per ${context.after} exceeded. Retry after the time in Retry-After.`,
+      ),
   });
 
   await app.register(swagger, {
@@ -137,7 +146,9 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
       servers: [{ url: deps.config.publicBaseUrl }],
       components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-KEY' } } },
     },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

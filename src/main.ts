@@ -36,7 +36,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     `  API docs:      ${config.publicBaseUrl}/docs`,
     demoKey
       ? `  Demo broker "Acme Fitness" API key: ${demoKey}`
-      : '  Demo broker "Acme Fitness" exists; make a key with: npx activehub keys create --broker acme',
+      : '  Demo broker "Acme Fitness" exists; make a key with: npm run activehub -- keys create --broker acme',
     demoKey
       ? `  Try: curl -H 'X-API-KEY: ${demoKey}' -H 'content-type: application/json' -d '{"email":"louis@example.com","givenName":"Louis","familyName":"Wu","imin:is13OrOver":false}' ${config.publicBaseUrl}/api/v2/customer-accounts`
       : '',

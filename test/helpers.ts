@@ -44,7 +44,10 @@ export interface TestContext {
   deps: Deps;
   services: Services;
   /** A new broker with a key granting `products` (all by default). */
-  newBroker(options?: { products?: Product[]; mode?: 'live' | 'test' }): Promise<{ slug: string; key: string; brokerId: number }>;
+  newBroker(options?: {
+    products?: Product[];
+    mode?: 'live' | 'test';
+  }): Promise<{ slug: string; key: string; brokerId: number }>;
   request(options: InjectOptions & { key?: string | undefined }): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
@@ -57,7 +60,13 @@ export async function createTestContext(
   const database = await openTestDatabase();
   const config = loadConfig(
     {},
-    { publicBaseUrl: 'http://activehub.test', logLevel: 'silent', seedDemo: false, authCacheTtlMs: 0, ...options.config },
+    {
+      publicBaseUrl: 'http://activehub.test',
+      logLevel: 'silent',
+      seedDemo: false,
+      authCacheTtlMs: 0,
+      ...options.config,
+    },
   );
   const deps = await createDeps(config, {
     database,
@@ -76,7 +85,10 @@ export async function createTestContext(
       brokerCounter += 1;
       const slug = `broker-${process.pid}-${brokerCounter}-${randomBytes(3).toString('hex')}`;
       const broker = await services.brokers.createBroker({ slug, name: `Test broker ${brokerCounter}` });
-      const key = await services.brokers.createKey(slug, { ...(products ? { products } : {}), ...(mode ? { mode } : {}) });
+      const key = await services.brokers.createKey(slug, {
+        ...(products ? { products } : {}),
+        ...(mode ? { mode } : {}),
+      });
       return { slug, key: key.key, brokerId: broker.id };
     },
     request({ key, headers, ...rest }) {

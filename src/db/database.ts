@@ -66,7 +66,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
           // With no parameters node-postgres uses the simple protocol, which also takes the
           // multi-statement scripts pg-boss sends.
           const r = await executor.executeQuery(CompiledQuery.raw(text, values));
-          return { rows: r.rows as unknown[] };
+          return { rows: r.rows };
         },
       };
     },

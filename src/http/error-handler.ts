@@ -1,5 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ERROR_CODES, isAppError, translateDatabaseError, type ErrorCode, type FieldError } from './errors.js';
+import {
+  AppError,
+  ERROR_CODES,
+  isAppError,
+  translateDatabaseError,
+  type ErrorCode,
+  type FieldError,
+} from './errors.js';
 import { toFieldErrors } from './validation.js';
 
 import { OPENACTIVE_CONTEXT } from './jsonld.js';
@@ -59,8 +66,12 @@ export function normaliseError(error: unknown): AppError {
       .join('; ');
     return new AppError(
       'BAD_REQUEST',
-      `The ${partNames[context] ?? context} is invalid: ${summary}${fieldErrors.length > 3 ? '; …' : ''}.`,
-      { fieldErrors: fieldErrors.map((f) => (context === 'querystring' ? { ...f, path: f.path.replace(/^\//, '') } : f)) },
+      `The ${partNames[context] ?? context} is invalid: ${summary}${fieldErrors.length > 3 ? ` (and ${fieldErrors.length - 3} more)` : ''}.`,
+      {
+        fieldErrors: fieldErrors.map((f) =>
+          context === 'querystring' ? { ...f, path: f.path.replace(/^\//, '') } : f,
+        ),
+      },
     );
   }
   if (fe?.code && fastifyCodes[fe.code]) {
@@ -86,9 +97,13 @@ export function normaliseError(error: unknown): AppError {
     if (match) return new AppError(match, fe.message, { cause: error });
     return new AppError('BAD_REQUEST', fe.message, { cause: error });
   }
-  return new AppError('INTERNAL', 'Something went wrong on our side. Try again later; if it persists, quote the instance id.', {
-    cause: error,
-  });
+  return new AppError(
+    'INTERNAL',
+    'Something went wrong on our side. Try again later; if it persists, quote the instance id.',
+    {
+      cause: error,
+    },
+  );
 }
 
 export async function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): Promise<void> {
@@ -121,7 +136,10 @@ export function registerErrorHandling(app: FastifyInstance, findAllowedMethods: 
     await sendError(
       request,
       reply,
-      new AppError('UNKNOWN_ENDPOINT', `There is no ${request.method} endpoint at ${request.url.split('?')[0]}. See /docs.`),
+      new AppError(
+        'UNKNOWN_ENDPOINT',
+        `There is no ${request.method} endpoint at ${request.url.split('?')[0]}. See /docs.`,
+      ),
     );
   });
 }

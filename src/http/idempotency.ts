@@ -53,15 +53,18 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
       .values({ broker_id: brokerId, key, route, request_hash: hash, created_at: now })
       .onConflict((oc) =>
         // An expired record is replaced by this new request's claim.
-        oc.columns(['broker_id', 'key']).doUpdateSet({
-          route,
-          request_hash: hash,
-          status_code: null,
-          response_body: null,
-          response_headers: null,
-          resource_ref: null,
-          created_at: now,
-        }).where('idempotency_keys.created_at', '<', new Date(now.getTime() - TTL_MS)),
+        oc
+          .columns(['broker_id', 'key'])
+          .doUpdateSet({
+            route,
+            request_hash: hash,
+            status_code: null,
+            response_body: null,
+            response_headers: null,
+            resource_ref: null,
+            created_at: now,
+          })
+          .where('idempotency_keys.created_at', '<', new Date(now.getTime() - TTL_MS)),
       )
       .returning('key')
       .executeTakeFirst();
@@ -98,12 +101,16 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
         .where('created_at', '=', existing.created_at)
         .returning('key')
         .executeTakeFirst();
-      if (!taken) throw new AppError('CONFLICT', 'A request with this Idempotency-Key is still being processed. Retry shortly.');
+      if (!taken)
+        throw new AppError('CONFLICT', 'A request with this Idempotency-Key is still being processed. Retry shortly.');
       request.idempotency = { brokerId, key };
       return;
     }
     const headers: Record<string, string> = { ...(existing.response_headers ?? {}), 'idempotent-replayed': 'true' };
-    await reply.code(existing.status_code).headers(headers).send(existing.response_body ?? '');
+    await reply
+      .code(existing.status_code)
+      .headers(headers)
+      .send(existing.response_body ?? '');
     return reply;
   });
 
@@ -125,7 +132,8 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
           .updateTable('idempotency_keys')
           .set({
             status_code: reply.statusCode,
-            response_body: typeof payload === 'string' ? payload : payload == null ? '' : String(payload),
+            response_body:
+              typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '',
             response_headers: JSON.stringify(headers),
             resource_ref: request.resourceRef,
           })

@@ -7,7 +7,15 @@ import { AppError } from './errors.js';
 
 const tags = ['Operations'];
 
-export function opsRoutes({ database, metrics, version }: { database: Database; metrics: Registry; version: string }): FastifyPluginAsyncTypebox {
+export function opsRoutes({
+  database,
+  metrics,
+  version,
+}: {
+  database: Database;
+  metrics: Registry;
+  version: string;
+}): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/health',

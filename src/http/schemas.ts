@@ -19,9 +19,7 @@ export const ErrorResponse = Type.Object(
     description: Type.String(),
     statusCode: Type.Integer(),
     instance: Type.String({ description: 'The request id (also in X-Request-Id)' }),
-    'activehub:fieldErrors': Type.Optional(
-      Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
-    ),
+    'activehub:fieldErrors': Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
   },
   { $id: 'ErrorResponse', description: 'OpenActive error object' },
 );

@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import type { FieldError } from './errors.js';
@@ -15,6 +15,7 @@ function createAjv(coerce: boolean): Ajv {
     removeAdditional: false,
     useDefaults: true,
     allErrors: true,
+    verbose: true,
     strict: false,
   });
   addFormats(ajv);
@@ -26,7 +27,7 @@ const textAjv = createAjv(true);
 
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodyAjv : textAjv;
-  return ajv.compile(schema as object) as ValidateFunction;
+  return ajv.compile(schema as object);
 };
 
 const typeNames: Record<string, string> = {
@@ -85,7 +86,10 @@ function describe(error: ErrorObject): FieldError {
     case 'maxItems':
       return { path: base, message: `must have at most ${String(p.limit)} item(s)` };
     case 'pattern':
-      return { path: base, message: (error.parentSchema?.description as string | undefined) ?? 'is not in the expected form' };
+      return {
+        path: base,
+        message: (error.parentSchema?.description as string | undefined) ?? 'is not in the expected form',
+      };
     default:
       return { path: base, message: error.message ?? 'is invalid' };
   }
@@ -111,13 +115,14 @@ export function toFieldErrors(errors: ErrorObject[], prefix = ''): FieldError[] 
     const branchPaths = [...branches.keys()];
     chosen = chosen.filter((e) => !branchPaths.some((bp) => e.schemaPath.startsWith(`${bp}/`)) || best[1].includes(e));
   }
+  // A value failing several keywords (too short and no non-space character) is reported once,
+  // by the first keyword that failed.
   const seen = new Set<string>();
   const out: FieldError[] = [];
   for (const e of chosen) {
     const fe = describe(e);
-    const key = `${fe.path}\u0000${fe.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    if (seen.has(fe.path)) continue;
+    seen.add(fe.path);
     out.push({ path: `${prefix}${fe.path}` || '/', message: fe.message });
   }
   return out;

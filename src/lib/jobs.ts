@@ -40,7 +40,7 @@ export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) 
   return {
     /** Registers the handler for a queue; `startWorkers` begins polling every registered queue. */
     define<T extends object>(name: string, handler: JobHandler<T>): void {
-      handlers.set(name, handler as JobHandler<never>);
+      handlers.set(name, handler);
     },
 
     /** Installs or upgrades pg-boss's own tables and creates the queues. */

@@ -42,7 +42,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('broker_id', 'integer', (c) => c.notNull().references('brokers.id').onDelete('cascade'))
     .addColumn('identifier', 'text', (c) => c.notNull().unique())
     .addColumn('state', 'text', (c) =>
-      c.notNull().defaultTo('active').check(sql`state in ('active', 'erasing', 'erased')`),
+      c
+        .notNull()
+        .defaultTo('active')
+        .check(sql`state in ('active', 'erasing', 'erased')`),
     )
     .addColumn('given_name', 'text', (c) => c.notNull())
     .addColumn('family_name', 'text', (c) => c.notNull())

@@ -49,7 +49,11 @@ export function findActiveKeyByHash(db: Executor, keyHash: string) {
 }
 
 export function findKeyByHash(db: Executor, keyHash: string) {
-  return db.selectFrom('api_keys').select(['id', 'broker_id', 'revoked_at']).where('key_hash', '=', keyHash).executeTakeFirst();
+  return db
+    .selectFrom('api_keys')
+    .select(['id', 'broker_id', 'revoked_at'])
+    .where('key_hash', '=', keyHash)
+    .executeTakeFirst();
 }
 
 export function listApiKeys(db: Executor, brokerId?: number) {

@@ -42,7 +42,15 @@ export function hashApiKey(rawKey: string): string {
   return createHash('sha256').update(rawKey, 'utf8').digest('hex');
 }
 
-export function createBrokersService({ database, clock, authCacheTtlMs }: { database: Database; clock: Clock; authCacheTtlMs: number }) {
+export function createBrokersService({
+  database,
+  clock,
+  authCacheTtlMs,
+}: {
+  database: Database;
+  clock: Clock;
+  authCacheTtlMs: number;
+}) {
   const { db } = database;
   // Key hash → context. Saves a query per request; a revocation made in this process takes
   // effect at once, one made elsewhere (the CLI) within `authCacheTtlMs`.
@@ -50,7 +58,10 @@ export function createBrokersService({ database, clock, authCacheTtlMs }: { data
 
   function checkSlug(slug: string): void {
     if (!/^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/.test(slug)) {
-      throw new AppError('BAD_REQUEST', 'A broker slug is 1-50 characters of a-z, 0-9 and "-", not starting or ending with "-".');
+      throw new AppError(
+        'BAD_REQUEST',
+        'A broker slug is 1-50 characters of a-z, 0-9 and "-", not starting or ending with "-".',
+      );
     }
   }
 

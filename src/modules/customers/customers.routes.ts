@@ -29,7 +29,10 @@ export function customersRoutes(customers: CustomersService): FastifyPluginAsync
           description:
             'Creates the account when the customer registers with the broker. Accepts the CustomerAccount wrapper or the flat Person form; the response mirrors the form sent. Send an Idempotency-Key header to make retries safe.',
           body: CreateCustomerBody,
-          response: { 201: Type.Union([CustomerAccountResponse, FlatPersonResponse]), ...errorResponses(409, 413, 415, 422) },
+          response: {
+            201: Type.Union([CustomerAccountResponse, FlatPersonResponse]),
+            ...errorResponses(409, 413, 415, 422),
+          },
         },
       },
       async (request, reply) => {

@@ -142,7 +142,12 @@ export const AccessPassUpdateAction = Type.Object(
     object: Type.Object(
       {
         '@type': Type.Literal('Barcode'),
-        text: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S', description: 'must contain a non-space character' }),
+        text: Type.String({
+          minLength: 1,
+          maxLength: 200,
+          pattern: '\\S',
+          description: 'must contain a non-space character',
+        }),
       },
       { additionalProperties: false },
     ),

@@ -25,7 +25,10 @@ type CustomerRow = Selectable<CustomersTable>;
 type PersonInput = Omit<PersonPatch, '@type'>;
 
 /** Another module's personal data about a customer, erased in the same transaction. */
-export type ErasureHook = (trx: Executor, customer: { id: number; identifier: string; placeholderEmail: string }) => Promise<void>;
+export type ErasureHook = (
+  trx: Executor,
+  customer: { id: number; identifier: string; placeholderEmail: string },
+) => Promise<void>;
 
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
 // Codes Intl knows that are not ISO 3166-1 country codes.
@@ -53,12 +56,19 @@ function checkPerson(person: PersonInput, today: string, prefix: string): void {
   }
   const country = person.address?.addressCountry;
   if (country !== undefined && !isCountryCode(country)) {
-    errors.push({ path: `${prefix}/address/addressCountry`, message: 'must be an ISO 3166-1 alpha-2 country code, e.g. "GB"' });
+    errors.push({
+      path: `${prefix}/address/addressCountry`,
+      message: 'must be an ISO 3166-1 alpha-2 country code, e.g. "GB"',
+    });
   }
   if (errors.length) {
-    throw new AppError('BAD_REQUEST', `The request body is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`, {
-      fieldErrors: errors,
-    });
+    throw new AppError(
+      'BAD_REQUEST',
+      `The request body is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`,
+      {
+        fieldErrors: errors,
+      },
+    );
   }
 }
 
@@ -153,7 +163,12 @@ export function createCustomersService({
     return row;
   }
 
-  async function applyPatch(auth: AuthContext, identifier: string, patch: PersonInput, prefix: string): Promise<CustomerRow> {
+  async function applyPatch(
+    auth: AuthContext,
+    identifier: string,
+    patch: PersonInput,
+    prefix: string,
+  ): Promise<CustomerRow> {
     const changes = personColumns(patch);
     if (Object.keys(changes).length === 0) {
       throw new AppError('BAD_REQUEST', 'Give at least one field to update.', {

@@ -1,0 +1,194 @@
+import { parseArgs } from 'node:util';
+import { buildServices } from './app.js';
+import { loadConfig, type Config } from './config.js';
+import { migrateToLatest } from './db/migrate.js';
+import { closeDeps, createDeps, type Deps } from './deps.js';
+import { isAppError } from './http/errors.js';
+import { runServer } from './main.js';
+
+const HELP = `activehub — OpenActive search and booking platform
+
+Usage: activehub <command> [options]
+
+Commands:
+  serve                                  Run the platform (the default; same as npm start)
+  migrate                                Apply database migrations and exit
+  brokers create --slug S --name N [--url U] [--contact-email E] [--email-from F]
+                 [--terms-url U] [--logo-url U] [--primary-color C] [--checkout-host H]
+                 [--webhook-url U]
+  brokers list
+  keys create --broker S [--products search,firehose,booking,checkout,sellers]
+              [--mode live|test] [--name N]  Prints the new key once; only its hash is stored
+  keys list [--broker S]
+  keys revoke <id>
+
+Configuration comes from the environment (see README): DATABASE_URL, DATA_DIR, PORT, …`;
+
+function print(rows: Record<string, unknown>[]): void {
+  if (rows.length === 0) {
+    process.stdout.write('(none)\n');
+    return;
+  }
+  const cols = Object.keys(rows[0]!);
+  const cell = (v: unknown): string => {
+    if (v instanceof Date) return v.toISOString();
+    if (Array.isArray(v)) return v.join(',');
+    if (v === null || v === undefined) return '';
+    return typeof v === 'object' ? JSON.stringify(v) : `${v as string | number | boolean}`;
+  };
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(`${line(cols)}\n${rows.map((r) => line(cols.map((c) => cell(r[c])))).join('\n')}\n`);
+}
+
+async function withServices<T>(
+  config: Config,
+  fn: (s: ReturnType<typeof buildServices>, deps: Deps) => Promise<T>,
+): Promise<T> {
+  const deps = await createDeps({ ...config, logLevel: 'warn' });
+  try {
+    await migrateToLatest(deps.database.db);
+    return await fn(buildServices(deps), deps);
+  } finally {
+    await closeDeps(deps);
+  }
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [command = 'serve', sub, ...rest] = argv;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const config = loadConfig();
+
+  if (command === 'serve') {
+    await runServer(config);
+    return -1; // keeps running
+  }
+  if (command === 'migrate') {
+    const deps = await createDeps({ ...config, logLevel: 'warn' });
+    try {
+      const applied = await migrateToLatest(deps.database.db);
+      await deps.jobs.start();
+      process.stdout.write(applied.length ? `Applied: ${applied.join(', ')}\n` : 'Database is up to date.\n');
+    } finally {
+      await closeDeps(deps);
+    }
+    return 0;
+  }
+  if (command === 'brokers') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        slug: { type: 'string' },
+        name: { type: 'string' },
+        url: { type: 'string' },
+        'contact-email': { type: 'string' },
+        'email-from': { type: 'string' },
+        'terms-url': { type: 'string' },
+        'logo-url': { type: 'string' },
+        'primary-color': { type: 'string' },
+        'checkout-host': { type: 'string' },
+        'webhook-url': { type: 'string' },
+      },
+    });
+    if (sub === 'list') {
+      await withServices(config, async (s) =>
+        print(
+          (await s.brokers.listBrokers()).map((b) => ({
+            id: b.id,
+            slug: b.slug,
+            name: b.name,
+            url: b.url,
+            created: b.created_at,
+          })),
+        ),
+      );
+      return 0;
+    }
+    if (sub === 'create') {
+      if (!values.slug || !values.name) throw new UsageError('brokers create needs --slug and --name');
+      await withServices(config, async (s) => {
+        const b = await s.brokers.createBroker({
+          slug: values.slug!,
+          name: values.name!,
+          url: values.url,
+          contactEmail: values['contact-email'],
+          emailFrom: values['email-from'],
+          termsUrl: values['terms-url'],
+          logoUrl: values['logo-url'],
+          primaryColor: values['primary-color'],
+          checkoutHost: values['checkout-host'],
+          webhookUrl: values['webhook-url'],
+        });
+        process.stdout.write(
+          `Created broker ${b.slug} (id ${b.id}). Make a key: activehub keys create --broker ${b.slug}\n`,
+        );
+      });
+      return 0;
+    }
+    throw new UsageError('brokers needs a subcommand: create or list');
+  }
+  if (command === 'keys') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        broker: { type: 'string' },
+        products: { type: 'string' },
+        mode: { type: 'string' },
+        name: { type: 'string' },
+      },
+    });
+    if (sub === 'create') {
+      if (!values.broker) throw new UsageError('keys create needs --broker');
+      if (values.mode && values.mode !== 'live' && values.mode !== 'test')
+        throw new UsageError('--mode is live or test');
+      await withServices(config, async (s) => {
+        const k = await s.brokers.createKey(values.broker!, {
+          ...(values.products ? { products: values.products.split(',').map((p) => p.trim()) } : {}),
+          ...(values.mode ? { mode: values.mode as 'live' | 'test' } : {}),
+          ...(values.name ? { name: values.name } : {}),
+        });
+        process.stdout.write(
+          `Key ${k.id} (${k.mode}; ${k.products.join(', ')}):\n\n  ${k.key}\n\nStore it now: it is not shown again.\n`,
+        );
+      });
+      return 0;
+    }
+    if (sub === 'list') {
+      await withServices(config, async (s) => print(await s.brokers.listKeys(values.broker)));
+      return 0;
+    }
+    if (sub === 'revoke') {
+      const id = Number(positionals[0]);
+      if (!Number.isInteger(id) || id <= 0) throw new UsageError('keys revoke needs a key id (see keys list)');
+      await withServices(config, async (s) => {
+        await s.brokers.revokeKey(id);
+        process.stdout.write(`Revoked key ${id}.\n`);
+      });
+      return 0;
+    }
+    throw new UsageError('keys needs a subcommand: create, list or revoke');
+  }
+  throw new UsageError(`Unknown command "${command}"`);
+}
+
+class UsageError extends Error {}
+
+runCli(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) process.stderr.write(`${err.message}\n\n${HELP}\n`);
+    else if (isAppError(err)) process.stderr.write(`${err.message}\n`);
+    else process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(err instanceof UsageError ? 64 : 1);
+  },
+);

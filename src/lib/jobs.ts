@@ -4,6 +4,12 @@ import type { Database, Executor } from '../db/database.js';
 
 export type JobHandler<T> = (data: T) => Promise<void>;
 
+export interface DefineOptions {
+  policy?: 'standard' | 'stately' | 'singleton' | 'short';
+  /** Jobs of this queue run at once in this process. */
+  concurrency?: number;
+}
+
 export interface JobsOptions {
   database: Database;
   log: Logger;
@@ -26,7 +32,7 @@ export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) 
   });
   boss.on('error', (err: unknown) => log.error({ err }, 'job queue error'));
 
-  const handlers = new Map<string, JobHandler<never>>();
+  const handlers = new Map<string, { handler: JobHandler<never>; options: DefineOptions }>();
   let started = false;
   let working = false;
 
@@ -34,13 +40,18 @@ export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) 
     if (started) return;
     await boss.start();
     started = true;
-    for (const name of handlers.keys()) await boss.createQueue(name);
+    for (const [name, { options }] of handlers) {
+      await boss.createQueue(name, { name, ...(options.policy ? { policy: options.policy } : {}) });
+    }
   }
 
   return {
-    /** Registers the handler for a queue; `startWorkers` begins polling every registered queue. */
-    define<T extends object>(name: string, handler: JobHandler<T>): void {
-      handlers.set(name, handler);
+    /**
+     * Registers the handler for a queue; `startWorkers` begins polling every registered queue.
+     * `policy: 'stately'` keeps at most one queued and one running job per singleton key.
+     */
+    define<T extends object>(name: string, handler: JobHandler<T>, options: DefineOptions = {}): void {
+      handlers.set(name, { handler, options });
     },
 
     /** Installs or upgrades pg-boss's own tables and creates the queues. */
@@ -65,10 +76,12 @@ export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) 
     async startWorkers(): Promise<void> {
       await ensureStarted();
       working = true;
-      for (const [name, handler] of handlers) {
-        await boss.work<object>(name, { pollingIntervalSeconds: pollIntervalSeconds, batchSize: 1 }, async (jobs) => {
-          for (const job of jobs) await handler(job.data as never);
-        });
+      for (const [name, { handler, options }] of handlers) {
+        for (let i = 0; i < (options.concurrency ?? 1); i += 1) {
+          await boss.work<object>(name, { pollingIntervalSeconds: pollIntervalSeconds, batchSize: 1 }, async (jobs) => {
+            for (const job of jobs) await handler(job.data as never);
+          });
+        }
       }
     },
 
@@ -78,7 +91,7 @@ export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) 
      */
     async runDue(name: string): Promise<number> {
       await ensureStarted();
-      const handler = handlers.get(name);
+      const handler = handlers.get(name)?.handler;
       if (!handler) throw new Error(`No handler defined for job ${name}`);
       let ran = 0;
       for (;;) {

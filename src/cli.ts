@@ -5,6 +5,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { closeDeps, createDeps, type Deps } from './deps.js';
 import { isAppError } from './http/errors.js';
 import { runServer } from './main.js';
+import { runSandbox } from './sandbox/main.js';
 
 const HELP = `activehub — OpenActive search and booking platform
 
@@ -21,6 +22,8 @@ Commands:
               [--mode live|test] [--name N]  Prints the new key once; only its hash is stored
   keys list [--broker S]
   keys revoke <id>
+  sandbox [--port N] [--seed S] [--sessions N] [--churn SECONDS]
+                                         Run the bundled OpenActive booking system on its own
 
 Configuration comes from the environment (see README): DATABASE_URL, DATA_DIR, PORT, …`;
 
@@ -175,6 +178,40 @@ export async function runCli(argv: string[]): Promise<number> {
       return 0;
     }
     throw new UsageError('keys needs a subcommand: create, list or revoke');
+  }
+  if (command === 'sandbox') {
+    const { values } = parseArgs({
+      args: sub === undefined ? [] : [sub, ...rest],
+      options: {
+        port: { type: 'string' },
+        seed: { type: 'string' },
+        sessions: { type: 'string' },
+        churn: { type: 'string' },
+      },
+    });
+    const int = (name: string, raw: string | undefined, fallback: number, max: number): number => {
+      if (raw === undefined) return fallback;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`--${name} must be an integer 0-${max}`);
+      return n;
+    };
+    const port = int('port', values.port, config.sandbox.port, 65535);
+    await runSandbox({
+      ...config,
+      sandbox: {
+        ...config.sandbox,
+        port,
+        // The default public URL follows the port unless SANDBOX_PUBLIC_URL set one.
+        publicUrl:
+          values.port !== undefined && config.sandbox.publicUrl === `http://localhost:${config.sandbox.port}`
+            ? `http://localhost:${port}`
+            : config.sandbox.publicUrl,
+        seed: int('seed', values.seed, config.sandbox.seed, 2 ** 31 - 1),
+        sessions: int('sessions', values.sessions, config.sandbox.sessions, 10_000_000),
+        churnSeconds: int('churn', values.churn, config.sandbox.churnSeconds, 86_400),
+      },
+    });
+    return -1; // keeps running
   }
   throw new UsageError(`Unknown command "${command}"`);
 }

@@ -20,6 +20,25 @@ export interface Config {
   authCacheTtlMs: number;
   jobs: { enabled: boolean; pollIntervalSeconds: number };
   shutdownTimeoutMs: number;
+  /** The bundled OpenActive booking system (src/sandbox): its own port, database and data. */
+  sandbox: SandboxConfig;
+}
+
+export interface SandboxConfig {
+  /** Start it alongside the platform (`npm start`). */
+  enabled: boolean;
+  port: number;
+  /** Base of every identifier and feed URL the sandbox publishes. */
+  publicUrl: string;
+  /** PGlite directory when `databaseUrl` is absent. */
+  dataDir: string;
+  databaseUrl: string | undefined;
+  /** Seed of the deterministic data generator. */
+  seed: number;
+  /** How many ScheduledSessions the generator makes (approximately). */
+  sessions: number;
+  /** Seconds between churn rounds (capacity changes, cancellations, deletions); 0 = off. */
+  churnSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -78,6 +97,18 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     problems.push('DEMO_API_KEY must be 16-128 characters of A-Z, a-z, 0-9, _ or -');
   }
 
+  const sandboxPort = int('SANDBOX_PORT', 3100, 0, 65535);
+  const sandbox: SandboxConfig = {
+    enabled: bool('SANDBOX_ENABLED', true),
+    port: sandboxPort,
+    publicUrl: (url('SANDBOX_PUBLIC_URL') ?? `http://localhost:${sandboxPort}`).replace(/\/+$/, ''),
+    dataDir: path.resolve(env.SANDBOX_DATA_DIR || path.join(dataDir, 'sandbox')),
+    databaseUrl: url('SANDBOX_DATABASE_URL'),
+    seed: int('SANDBOX_SEED', 42, 0, 2 ** 31 - 1),
+    sessions: int('SANDBOX_SESSIONS', 2000, 0, 10_000_000),
+    churnSeconds: int('SANDBOX_CHURN_SECONDS', 0, 0, 86_400),
+  };
+
   const config: Config = {
     port,
     host,
@@ -97,6 +128,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       pollIntervalSeconds: int('JOBS_POLL_INTERVAL_SECONDS', 1, 1, 3600),
     },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    sandbox,
     ...overrides,
   };
 

@@ -5,6 +5,7 @@ import { buildApp, buildServices } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { migrateToLatest } from './db/migrate.js';
 import { closeDeps, createDeps } from './deps.js';
+import { startSandbox, type SandboxHandle } from './sandbox/main.js';
 
 /** Starts the platform: migrate, seed the demo broker, listen, run background jobs. */
 export async function runServer(config: Config = loadConfig()): Promise<void> {
@@ -28,6 +29,10 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   }
 
   await app.listen({ port: config.port, host: config.host });
+  // The bundled booking system: same process, own port and database; reached only over HTTP.
+  const sandbox: SandboxHandle | undefined = config.sandbox.enabled
+    ? await startSandbox(config.sandbox, { log: deps.log, host: config.host })
+    : undefined;
   if (config.jobs.enabled) await deps.jobs.startWorkers();
 
   const lines = [
@@ -40,6 +45,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     demoKey
       ? `  Try: curl -H 'X-API-KEY: ${demoKey}' -H 'content-type: application/json' -d '{"email":"louis@example.com","givenName":"Louis","familyName":"Wu","imin:is13OrOver":false}' ${config.publicBaseUrl}/api/v2/customer-accounts`
       : '',
+    sandbox ? `  Sandbox booking system: ${config.sandbox.publicUrl}/openactive` : '',
     '',
   ];
   process.stdout.write(`${lines.filter((l, i) => l !== '' || i === 0 || i === lines.length - 1).join('\n')}\n`);
@@ -56,6 +62,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     timer.unref();
     try {
       await app.close();
+      await sandbox?.close();
       await closeDeps(deps);
       process.exit(0);
     } catch (err) {

@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import { pino } from 'pino';
 import { validatorCompiler } from '../http/validation.js';
 import type { Clock } from '../lib/clock.js';
+import { openBookingApi } from './booking/index.js';
 import { datasetSiteRoutes } from './dataset-site.routes.js';
 import type { SandboxDB } from './db/schema.js';
 import { registerSandboxErrorHandling } from './errors.js';
@@ -18,6 +19,8 @@ export interface SandboxDeps {
   urls: SandboxUrls;
   clock: Clock;
   log?: FastifyBaseLogger;
+  /** RPDE page size (500 unless a test wants short pages). */
+  feedPageSize?: number;
 }
 
 const JSON_TYPES = ['application/json', 'application/ld+json', 'application/vnd.openactive.booking+json'];
@@ -44,5 +47,6 @@ export async function buildSandboxApp(deps: SandboxDeps): Promise<FastifyInstanc
   await app.register(datasetSiteRoutes(deps));
   await app.register(feedRoutes(deps));
   await app.register(testInterfaceDatasetRoutes(deps));
+  await app.register(openBookingApi(deps));
   return app;
 }

@@ -1,11 +1,13 @@
 import { Migrator, type Kysely, type Migration } from 'kysely';
 import { openDatabase, type DatabaseOptions } from '../../db/database.js';
 import * as m001 from './migrations/2026-11-27-001-sandbox-opportunities.js';
+import * as m002 from './migrations/2026-11-27-002-sandbox-booking.js';
 import type { SandboxDB } from './schema.js';
 
 /** Listed by hand, like the platform's, so the set is fixed at build time. */
 const migrations: Record<string, Migration> = {
   '2026-11-27-001-sandbox-opportunities': m001,
+  '2026-11-27-002-sandbox-booking': m002,
 };
 
 export interface SandboxDatabase {

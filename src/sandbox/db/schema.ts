@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Kysely, Transaction } from 'kysely';
+import type { BookingTables } from '../booking/booking.tables.js';
 
 /*
  * The sandbox booking system's own tables (its own database: a PGlite directory or a Postgres
@@ -151,7 +152,8 @@ export interface MetaTable {
   value: Json<unknown>;
 }
 
-export interface SandboxDB {
+/** The booking side's tables (orders, leases, partners) are declared in booking/booking.tables.ts. */
+export interface SandboxDB extends BookingTables {
   sellers: SellersTable;
   places: PlacesTable;
   session_series: SessionSeriesTable;

@@ -164,7 +164,8 @@ export function renderOrderStatus(urls: SandboxUrls, order: OrderRow, items: Ord
     orderedItem: bookedItems.map((bookedItem) => {
       const row = byId.get(bookedItem['@id'] as string);
       if (!row) return bookedItem;
-      const { cancellationMessage: _c, customerNotice: _n, ...rest } = bookedItem;
+      // `position` belongs to the request/response pair of B, not to Order Status (data-models).
+      const { cancellationMessage: _c, customerNotice: _n, position: _p, ...rest } = bookedItem;
       return { ...rest, ...storedItemBase(urls, order, row), orderedItem: row.ordered_item };
     }),
     totalPaymentDue: totals.totalPaymentDue,

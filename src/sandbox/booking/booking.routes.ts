@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { BOOKING_MEDIA_TYPE, OPEN_BOOKING_PREFIX } from '../errors.js';
 import type { SandboxUrls } from '../ids.js';
+import { bookingError } from './booking.errors.js';
 import { orderId } from './booking.render.js';
 import { readUuid } from './booking.requests.js';
 import type { BookingService, Credentials } from './booking.service.js';
@@ -12,6 +13,8 @@ import type { BookingService, Credentials } from './booking.service.js';
  * Bodies are JSON-LD and are checked by the service, which answers with the specific
  * OpenActive errors the API defines rather than a generic schema failure.
  */
+
+const JSON_TYPES = ['application/json', 'application/ld+json', 'application/vnd.openactive.booking+json'];
 
 const UuidParams = Type.Object({ uuid: Type.String({ maxLength: 64 }) });
 const FeedQuery = Type.Object(
@@ -64,6 +67,20 @@ export function bookingRoutes(service: BookingService, options: BookingRoutesOpt
     const partnerOf = (request: FastifyRequest) => service.authenticate(credentialsOf(request));
 
     const endpoints: FastifyPluginAsyncTypebox = async (api) => {
+      // Brokers send the booking media type on every request, DELETE included, usually with no
+      // body: an empty body is "no body" here rather than malformed JSON.
+      api.removeAllContentTypeParsers();
+      api.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_request, body, done) => {
+        if (body === '') {
+          done(null, undefined);
+          return;
+        }
+        try {
+          done(null, JSON.parse(body as string));
+        } catch {
+          done(bookingError('BadRequestError', 'The request body is not valid JSON.'), undefined);
+        }
+      });
       api.put('/order-quote-templates/:uuid', { schema: { params: UuidParams } }, async (request, reply) => {
         const partner = await partnerOf(request);
         const result = await service.quote(

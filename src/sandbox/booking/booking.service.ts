@@ -157,7 +157,7 @@ export function createBookingService({ db, urls, clock, leaseSeconds = 900 }: Bo
     if (offer.openBookingInAdvance === UNAVAILABLE) return 'This offer cannot be booked in advance.';
     const window = bookingWindow(offer, opportunity.startDate);
     if (window.from && now.getTime() < window.from.getTime()) {
-      return `This offer can be booked from ${window.from.toISOString()}.`;
+      return `This offer can be booked from ${isoSeconds(window.from)}.`;
     }
     if (now.getTime() > window.through.getTime()) return 'Booking for this offer has closed.';
     const unsupported = offer.openBookingFlowRequirement.find((r) => UNSUPPORTED_FLOWS.includes(r));
@@ -334,7 +334,7 @@ export function createBookingService({ db, urls, clock, leaseSeconds = 900 }: Bo
       ...(stage === 'C2' && req.customer ? { customer: req.customer } : {}),
       seller: sellerOf(seller.jsonld),
       bookingService: bookingServiceOf(urls),
-      ...(leaseExpires ? { lease: { '@type': 'Lease', leaseExpires: leaseExpires.toISOString() } } : {}),
+      ...(leaseExpires ? { lease: { '@type': 'Lease', leaseExpires: isoSeconds(leaseExpires) } } : {}),
       ...(taxExcluded ? { taxCalculationExcluded: true } : {}),
       orderedItem: items.map((i) => renderItem(i, currency, taxExcluded)),
       ...totalsBody(totals),
@@ -615,7 +615,7 @@ export function createBookingService({ db, urls, clock, leaseSeconds = 900 }: Bo
       typeof offer.latestCancellationBeforeStartDate === 'string' ? offer.latestCancellationBeforeStartDate : null;
     const deadline = cancellationDeadline({ latestCancellationBeforeStartDate: latest }, start);
     if (deadline && now.getTime() > deadline.getTime()) {
-      return `Cancellations for this activity closed at ${deadline.toISOString()}.`;
+      return `Cancellations for this activity closed at ${isoSeconds(deadline)}.`;
     }
     return undefined;
   }
@@ -837,6 +837,9 @@ function readCancellation(body: unknown): string[] {
     return id;
   });
 }
+
+/** ISO 8601 without fractional seconds, the DateTime form the validator accepts. */
+const isoSeconds = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
 

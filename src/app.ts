@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -9,7 +8,7 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { Counter, Histogram } from 'prom-client';
 import type { Deps } from './deps.js';
 import { registerAuth } from './http/auth.js';
-import { registerErrorHandling } from './http/error-handler.js';
+import { handleFrameworkError, registerErrorHandling } from './http/error-handler.js';
 import { AppError } from './http/errors.js';
 import { registerIdempotency } from './http/idempotency.js';
 import { opsRoutes } from './http/ops.routes.js';
@@ -17,15 +16,16 @@ import { ErrorResponse } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
 import { createBrokersService } from './modules/brokers/index.js';
 import { createCustomersService, customersRoutes, ERASE_JOB } from './modules/customers/index.js';
+import { catalogRoutes, createCatalogService, createHarvester, HARVEST_JOB } from './modules/catalog/index.js';
+import { createVocabularies } from './lib/vocabularies.js';
+import { VERSION } from './lib/version.js';
 
 const MAX_URL_LENGTH = 2048;
 const BODY_LIMIT = 1024 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPES = ['application/json', 'application/ld+json', 'application/vnd.openactive.booking+json'];
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export { VERSION };
 
 /** Builds the services from `deps` and the HTTP app around them: the one composition root. */
 export function buildServices(deps: Deps) {
@@ -41,7 +41,22 @@ export function buildServices(deps: Deps) {
     publicBaseUrl: deps.config.publicBaseUrl,
   });
   deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId));
-  return { brokers, customers };
+  const vocab = createVocabularies();
+  const catalog = createCatalogService({ database: deps.database, http: deps.http, clock: deps.clock });
+  const harvester = createHarvester({
+    database: deps.database,
+    http: deps.http,
+    clock: deps.clock,
+    log: deps.log,
+    vocab,
+    pollIntervalMs: deps.config.harvest.pollIntervalMs,
+    concurrency: deps.config.harvest.concurrency,
+  });
+  deps.jobs.define<{ feedId: number }>(HARVEST_JOB, async (data) => void (await harvester.walkFeed(data.feedId)), {
+    policy: 'stately',
+    concurrency: deps.config.harvest.concurrency,
+  });
+  return { brokers, customers, vocab, catalog, harvester };
 }
 
 export type Services = ReturnType<typeof buildServices>;
@@ -57,6 +72,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    frameworkErrors: handleFrameworkError,
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -144,7 +160,17 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
           'Search, firehose, customer accounts, checkout and orders over OpenActive data, compatible with the documented imin Platform API. Errors are OpenActive error objects.',
       },
       servers: [{ url: deps.config.publicBaseUrl }],
-      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-KEY' } } },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-KEY', description: "A broker's API key" },
+          adminKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-API-KEY',
+            description: 'The operator key (ADMIN_API_KEY)',
+          },
+        },
+      },
     },
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
@@ -152,12 +178,13 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerAuth(app, services.brokers);
+  registerAuth(app, services.brokers, deps.config.adminApiKey);
   registerIdempotency(app, deps.database.db, deps.clock);
 
   await app.register(opsRoutes({ database: deps.database, metrics: deps.metrics, version: VERSION }));
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
   await app.register(customersRoutes(services.customers));
+  await app.register(catalogRoutes(services.catalog));
 
   return app;
 }

@@ -24,6 +24,13 @@ Commands:
   keys revoke <id>
   sandbox [--port N] [--seed S] [--sessions N] [--churn SECONDS]
                                          Run the bundled OpenActive booking system on its own
+  publishers add <dataset-site-url> [--name N]
+  publishers add --name N --feed KIND=URL [--feed KIND=URL …]
+  publishers list
+  publishers remove <id>                 Also removes everything harvested from it
+  harvest [--once]                       Harvest every due feed with a progress display
+                                         (--once: until all are caught up, then exit)
+  feeds                                  Feed health: position, items, lag, errors
 
 Configuration comes from the environment (see README): DATABASE_URL, DATA_DIR, PORT, …`;
 
@@ -212,6 +219,107 @@ export async function runCli(argv: string[]): Promise<number> {
       },
     });
     return -1; // keeps running
+  }
+  if (command === 'publishers') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { name: { type: 'string' }, feed: { type: 'string', multiple: true } },
+    });
+    if (sub === 'list') {
+      await withServices(config, async (s) =>
+        print(
+          (await s.catalog.listPublishers()).map((p) => ({
+            id: p.id,
+            name: p.name,
+            dataset: p.dataset_url,
+            licence: p.license,
+            booking: p.booking_endpoint_url,
+          })),
+        ),
+      );
+      return 0;
+    }
+    if (sub === 'add') {
+      const feeds = (values.feed ?? []).map((f) => {
+        const eq = f.indexOf('=');
+        if (eq < 1)
+          throw new UsageError(
+            '--feed takes KIND=URL, e.g. --feed ScheduledSession=https://…/feeds/scheduled-sessions',
+          );
+        return { kind: f.slice(0, eq), url: f.slice(eq + 1) };
+      });
+      await withServices(config, async (s) => {
+        const { publisher, feeds: rows } = await s.catalog.addPublisher({
+          ...(positionals[0] ? { datasetUrl: positionals[0] } : {}),
+          ...(values.name ? { name: values.name } : {}),
+          ...(feeds.length ? { feeds } : {}),
+        });
+        process.stdout.write(`Publisher ${publisher.id} "${publisher.name}" with ${rows.length} feed(s):\n`);
+        print(rows.map((f) => ({ id: f.id, kind: f.kind, url: f.url })));
+      });
+      return 0;
+    }
+    if (sub === 'remove') {
+      const id = Number(positionals[0]);
+      if (!Number.isInteger(id) || id <= 0)
+        throw new UsageError('publishers remove needs a publisher id (see publishers list)');
+      await withServices(config, async (s) => {
+        await s.catalog.removePublisher(id);
+        process.stdout.write(`Removed publisher ${id} and its data.\n`);
+      });
+      return 0;
+    }
+    throw new UsageError('publishers needs a subcommand: add, list or remove');
+  }
+  if (command === 'feeds') {
+    await withServices(config, async (s) =>
+      print(
+        (await s.catalog.feedHealth()).map((f) => ({
+          id: f.id,
+          kind: f.kind,
+          status: f.status,
+          items: f.itemsUpdated,
+          deleted: f.itemsDeleted,
+          lag_s: f.lagSeconds,
+          faults: f.faults.map((x) => `${x.fault}×${x.count}`).join(' '),
+          error: f.lastError,
+          url: f.url,
+        })),
+      ),
+    );
+    return 0;
+  }
+  if (command === 'harvest') {
+    const { values } = parseArgs({
+      args: [sub, ...rest].filter((a): a is string => a !== undefined),
+      options: { once: { type: 'boolean' } },
+    });
+    await withServices(config, async (s) => {
+      const started = Date.now();
+      let items = 0;
+      const tty = process.stderr.isTTY;
+      const show = (r: { feedId: number; updated: number; deleted: number; position: string }) => {
+        const position = r.position;
+        items += r.updated + r.deleted;
+        const secs = (Date.now() - started) / 1000;
+        const line = `feed ${r.feedId}: ${items.toLocaleString()} items, ${Math.round(items / Math.max(secs, 0.001)).toLocaleString()} items/s, at ${position.slice(0, 90)}`;
+        process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+      };
+      for (;;) {
+        const results = await s.harvester.runOnce({
+          onPage: show,
+        });
+        if (tty) process.stderr.write('\n');
+        const failed = results.filter((r) => r.failed).length;
+        process.stdout.write(
+          `Harvested ${results.length} feed(s): ${results.reduce((a, r) => a + r.updated, 0)} updated, ${results.reduce((a, r) => a + r.deleted, 0)} deleted, ${failed} failing, in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+        );
+        if (values.once) return;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    });
+    return 0;
   }
   throw new UsageError(`Unknown command "${command}"`);
 }

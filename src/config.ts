@@ -22,6 +22,22 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** The bundled OpenActive booking system (src/sandbox): its own port, database and data. */
   sandbox: SandboxConfig;
+  /** Operator key for the /admin API; the admin API is closed when unset. */
+  adminApiKey: string | undefined;
+  harvest: HarvestConfig;
+}
+
+export interface HarvestConfig {
+  /** Harvest registered publishers continuously in the server process. */
+  enabled: boolean;
+  /** Wait before polling a caught-up feed's last page again. */
+  pollIntervalMs: number;
+  /** Feeds harvested at once. */
+  concurrency: number;
+  /** Register the bundled sandbox's dataset site as a publisher on start. */
+  registerSandbox: boolean;
+  /** Further dataset sites to register on start (comma-separated URLs). */
+  datasetUrls: string[];
 }
 
 export interface SandboxConfig {
@@ -109,6 +125,28 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     churnSeconds: int('SANDBOX_CHURN_SECONDS', 0, 0, 86_400),
   };
 
+  const adminApiKey = env.ADMIN_API_KEY || undefined;
+  if (adminApiKey !== undefined && adminApiKey.length < 16)
+    problems.push('ADMIN_API_KEY must be at least 16 characters');
+  const datasetUrls = (env.HARVEST_DATASET_URLS ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  for (const u of datasetUrls) {
+    try {
+      new URL(u);
+    } catch {
+      problems.push(`HARVEST_DATASET_URLS must be comma-separated absolute URLs (got "${u}")`);
+    }
+  }
+  const harvest: HarvestConfig = {
+    enabled: bool('HARVEST_ENABLED', true),
+    pollIntervalMs: int('HARVEST_POLL_INTERVAL_SECONDS', 8, 1, 86_400) * 1000,
+    concurrency: int('HARVEST_CONCURRENCY', 4, 1, 64),
+    registerSandbox: bool('HARVEST_REGISTER_SANDBOX', true),
+    datasetUrls,
+  };
+
   const config: Config = {
     port,
     host,
@@ -129,6 +167,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     sandbox,
+    adminApiKey,
+    harvest,
     ...overrides,
   };
 

@@ -3,6 +3,8 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { systemClock, type Clock } from './lib/clock.js';
+import { createHttpClient, type HttpClient } from './lib/http-client.js';
+import { VERSION } from './lib/version.js';
 import { createJobs, type Jobs } from './lib/jobs.js';
 
 /** Everything from outside the process that services need, created once and passed down. */
@@ -13,6 +15,7 @@ export interface Deps {
   clock: Clock;
   log: Logger;
   metrics: Registry;
+  http: HttpClient;
 }
 
 export interface DepsOverrides {
@@ -34,7 +37,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const jobs = createJobs({ database, log, pollIntervalSeconds: config.jobs.pollIntervalSeconds });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
-  return { config, database, jobs, clock: overrides.clock ?? systemClock, log, metrics };
+  const http = createHttpClient({ userAgent: `activehub/${VERSION} (+https://github.com/activehub)`, log });
+  return { config, database, jobs, clock: overrides.clock ?? systemClock, log, metrics, http };
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {

@@ -5,6 +5,7 @@ import { buildApp, buildServices } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { migrateToLatest } from './db/migrate.js';
 import { closeDeps, createDeps } from './deps.js';
+import { createHarvestScheduler } from './modules/catalog/index.js';
 import { startSandbox, type SandboxHandle } from './sandbox/main.js';
 
 /** Starts the platform: migrate, seed the demo broker, listen, run background jobs. */
@@ -33,7 +34,26 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   const sandbox: SandboxHandle | undefined = config.sandbox.enabled
     ? await startSandbox(config.sandbox, { log: deps.log, host: config.host })
     : undefined;
-  if (config.jobs.enabled) await deps.jobs.startWorkers();
+
+  // Publishers to harvest: the bundled sandbox (unless turned off) and any configured dataset
+  // sites. Registering again refreshes their metadata and feed list.
+  const datasetUrls = [
+    ...(sandbox && config.harvest.registerSandbox ? [`${config.sandbox.publicUrl}/openactive`] : []),
+    ...config.harvest.datasetUrls,
+  ];
+  for (const datasetUrl of datasetUrls) {
+    try {
+      const { publisher, feeds } = await services.catalog.addPublisher({ datasetUrl });
+      deps.log.info({ publisher: publisher.name, feeds: feeds.length }, 'publisher registered');
+    } catch (err) {
+      deps.log.warn({ datasetUrl, err: (err as Error).message }, 'could not register publisher');
+    }
+  }
+  const scheduler = createHarvestScheduler({ harvester: services.harvester, jobs: deps.jobs, log: deps.log });
+  if (config.jobs.enabled) {
+    await deps.jobs.startWorkers();
+    if (config.harvest.enabled) scheduler.start();
+  }
 
   const lines = [
     '',
@@ -61,6 +81,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     }, config.shutdownTimeoutMs);
     timer.unref();
     try {
+      scheduler.stop();
       await app.close();
       await sandbox?.close();
       await closeDeps(deps);

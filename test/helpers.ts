@@ -70,7 +70,7 @@ export async function createTestContext(
   );
   const deps = await createDeps(config, {
     database,
-    log: pino({ level: 'silent' }),
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const services = buildServices(deps);

@@ -1,11 +1,15 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext, BrokersService, Product } from '../modules/brokers/index.js';
 import { AppError } from './errors.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The product an API key must grant to call this route; absent = public route. */
-    product?: Product;
+    /**
+     * The product an API key must grant to call this route; absent = public route. `admin`
+     * routes take the operator's ADMIN_API_KEY instead of a broker key.
+     */
+    product?: Product | 'admin';
     /** Whether a display-only key (browser use) may call this route. */
     displayKeyAllowed?: boolean;
     idempotent?: boolean;
@@ -22,7 +26,8 @@ export function authOf(request: FastifyRequest): AuthContext {
 }
 
 /** X-API-KEY → broker, and the product check (DECISIONS §2). */
-export function registerAuth(app: FastifyInstance, brokers: BrokersService): void {
+export function registerAuth(app: FastifyInstance, brokers: BrokersService, adminApiKey?: string): void {
+  const adminHash = adminApiKey ? createHash('sha256').update(adminApiKey).digest() : null;
   app.decorateRequest('auth', null);
   app.addHook('onRequest', async (request) => {
     const product = request.routeOptions.config?.product;
@@ -31,6 +36,14 @@ export function registerAuth(app: FastifyInstance, brokers: BrokersService): voi
     const rawKey = Array.isArray(header) ? header[0] : header;
     if (!rawKey) throw new AppError('UNAUTHENTICATED', 'Send your API key in the X-API-KEY header.');
     if (rawKey.length > 200) throw new AppError('INVALID_API_TOKEN', 'The API key is unknown or has been revoked.');
+    if (product === 'admin') {
+      const given = createHash('sha256').update(rawKey).digest();
+      if (!adminHash || !timingSafeEqual(given, adminHash)) {
+        // A broker key is not an operator key: same answer as an unknown key.
+        throw new AppError('INVALID_API_TOKEN', 'This endpoint needs the operator key (ADMIN_API_KEY).');
+      }
+      return;
+    }
     const auth = await brokers.authenticate(rawKey);
     if (!auth) throw new AppError('INVALID_API_TOKEN', 'The API key is unknown or has been revoked.');
     if (!auth.products.includes(product)) {

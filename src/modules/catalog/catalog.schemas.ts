@@ -1,0 +1,85 @@
+import { Type } from 'typebox';
+import { StringEnum } from '../../http/schemas.js';
+import { FEED_KINDS } from './dataset-site.js';
+
+export const AddPublisherBody = Type.Object(
+  {
+    datasetUrl: Type.Optional(Type.String({ format: 'uri', description: "The publisher's OpenActive dataset site" })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    feeds: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { url: Type.String({ format: 'uri' }), kind: StringEnum(FEED_KINDS) },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 50 },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Either a datasetUrl (feeds discovered from its Dataset JSON-LD), or a name and explicit feeds.',
+  },
+);
+
+const Feed = Type.Object({
+  id: Type.Integer(),
+  url: Type.String(),
+  kind: Type.String(),
+  status: Type.String(),
+});
+
+export const Publisher = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  datasetUrl: Type.Optional(Type.String()),
+  url: Type.Optional(Type.String()),
+  license: Type.Optional(Type.String()),
+  publisherName: Type.Optional(Type.String()),
+  publisherUrl: Type.Optional(Type.String()),
+  bookingEndpointUrl: Type.Optional(Type.String()),
+  feeds: Type.Optional(Type.Array(Feed)),
+});
+
+export const PublisherList = Type.Object({ items: Type.Array(Publisher) });
+
+export const FeedHealth = Type.Object({
+  id: Type.Integer(),
+  publisherId: Type.Integer(),
+  url: Type.String(),
+  kind: Type.String(),
+  status: Type.String(),
+  position: Type.String({ description: 'The next URL the harvester will read (its cursor)' }),
+  pages: Type.Integer(),
+  itemsUpdated: Type.Integer(),
+  itemsDeleted: Type.Integer(),
+  lastPageAt: Type.Optional(Type.String()),
+  caughtUpAt: Type.Optional(Type.String()),
+  newestModified: Type.Optional(Type.String()),
+  lagSeconds: Type.Optional(Type.Integer({ description: 'now − newest modified seen, when modified is a timestamp' })),
+  consecutiveFailures: Type.Integer(),
+  lastError: Type.Optional(Type.String()),
+  lastErrorAt: Type.Optional(Type.String()),
+  nextPollAt: Type.String(),
+  faults: Type.Optional(
+    Type.Array(
+      Type.Object({
+        fault: Type.String({
+          description: 'e.g. http_5xx, timeout, invalid_json, relative_next, duplicate_item, next_loop',
+        }),
+        count: Type.Integer(),
+        firstAt: Type.String(),
+        lastAt: Type.String(),
+        lastMessage: Type.String(),
+      }),
+    ),
+  ),
+});
+
+export const FeedHealthList = Type.Object({ items: Type.Array(FeedHealth) });
+
+export const PublisherIdParam = Type.Object({ id: Type.Integer({ minimum: 1 }) });
+export const FeedHealthQuery = Type.Object(
+  { publisherId: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { additionalProperties: false },
+);

@@ -1,0 +1,201 @@
+import type { Selectable } from 'kysely';
+import type { Database } from '../../db/database.js';
+import type { FeedsTable } from '../../db/schema.js';
+import { AppError } from '../../http/errors.js';
+import type { Clock } from '../../lib/clock.js';
+import type { HttpClient } from '../../lib/http-client.js';
+import * as repo from './catalog.repository.js';
+import { FEED_KINDS, parseDatasetSite } from './dataset-site.js';
+
+export interface PublisherInput {
+  datasetUrl?: string | undefined;
+  name?: string | undefined;
+  feeds?: { url: string; kind: string }[] | undefined;
+}
+
+function checkUrl(value: string, field: string): string {
+  try {
+    const u = new URL(value);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    return u.toString();
+  } catch {
+    throw new AppError('BAD_REQUEST', `${field} must be an absolute http(s) URL.`, {
+      fieldErrors: [{ path: `/${field}`, message: 'must be an absolute http(s) URL' }],
+    });
+  }
+}
+
+/** Feed lag: how far behind the feed's newest change we are, when `modified` is a time. */
+function lagSeconds(feed: Selectable<FeedsTable>, now: Date): number | null {
+  if (!feed.newest_modified) return null;
+  const m = Number(feed.newest_modified);
+  if (!Number.isFinite(m)) return null;
+  // RPDE `modified` is often epoch seconds or milliseconds, sometimes a change counter.
+  const ms = m > 1e12 && m < 1e14 ? m : m > 1e9 && m < 1e11 ? m * 1000 : null;
+  if (ms === null) return null;
+  return Math.max(0, Math.round((now.getTime() - ms) / 1000));
+}
+
+export function createCatalogService({
+  database,
+  http,
+  clock,
+}: {
+  database: Database;
+  http: HttpClient;
+  clock: Clock;
+}) {
+  const { db } = database;
+
+  async function discover(datasetUrl: string) {
+    let res;
+    try {
+      res = await http.request(datasetUrl, { headers: { accept: 'text/html, application/ld+json, application/json' } });
+    } catch (err) {
+      throw new AppError('BAD_REQUEST', `Could not fetch the dataset site: ${(err as Error).message}`);
+    }
+    if (res.status !== 200) throw new AppError('BAD_REQUEST', `The dataset site answered HTTP ${res.status}.`);
+    try {
+      return parseDatasetSite(res.text, datasetUrl);
+    } catch (err) {
+      throw new AppError('BAD_REQUEST', `The dataset site has no usable Dataset: ${(err as Error).message}`);
+    }
+  }
+
+  return {
+    /**
+     * Registers a publisher by its dataset site (feeds discovered from `distribution`) or by
+     * explicit feed URLs. Re-adding a known dataset site refreshes its metadata and feed list.
+     */
+    async addPublisher(input: PublisherInput) {
+      if (input.datasetUrl) {
+        const datasetUrl = checkUrl(input.datasetUrl, 'datasetUrl');
+        const found = await discover(datasetUrl);
+        if (found.feeds.length === 0) {
+          throw new AppError(
+            'BAD_REQUEST',
+            'The dataset site lists no RPDE feeds of a known kind in its distribution.',
+          );
+        }
+        return db.transaction().execute(async (trx) => {
+          const values = {
+            name: input.name ?? found.name,
+            description: found.description,
+            url: found.url,
+            license: found.license,
+            publisher_name: found.publisherName,
+            publisher_url: found.publisherUrl,
+            logo_url: found.logoUrl,
+            booking_endpoint_url: found.bookingEndpointUrl,
+            dataset: JSON.stringify(found.dataset),
+          };
+          const existing = await repo.findPublisherByDatasetUrl(trx, datasetUrl);
+          const publisher = existing
+            ? (await repo.updatePublisher(trx, existing.id, { ...values, updated_at: clock.now() }))!
+            : await repo.insertPublisher(trx, { ...values, dataset_url: datasetUrl });
+          for (const f of found.feeds)
+            await repo.insertFeed(trx, {
+              publisher_id: publisher.id,
+              url: f.url,
+              kind: f.kind,
+              next_poll_at: clock.now(),
+            });
+          return { publisher, feeds: await repo.listFeeds(trx, publisher.id) };
+        });
+      }
+      if (!input.name || !input.feeds?.length) {
+        throw new AppError('BAD_REQUEST', 'Give a datasetUrl, or a name and at least one feed {url, kind}.');
+      }
+      const feeds = input.feeds.map((f, i) => {
+        if (!(FEED_KINDS as readonly string[]).includes(f.kind)) {
+          throw new AppError('BAD_REQUEST', `Feed kind must be one of ${FEED_KINDS.join(', ')}.`, {
+            fieldErrors: [{ path: `/feeds/${i}/kind`, message: `must be one of ${FEED_KINDS.join(', ')}` }],
+          });
+        }
+        return { url: checkUrl(f.url, `feeds/${i}/url`), kind: f.kind };
+      });
+      return db.transaction().execute(async (trx) => {
+        const publisher = await repo.insertPublisher(trx, { name: input.name! });
+        for (const f of feeds)
+          await repo.insertFeed(trx, {
+            publisher_id: publisher.id,
+            url: f.url,
+            kind: f.kind,
+            next_poll_at: clock.now(),
+          });
+        return { publisher, feeds: await repo.listFeeds(trx, publisher.id) };
+      });
+    },
+
+    listPublishers: () => repo.listPublishers(db),
+
+    async getPublisher(id: number) {
+      const publisher = await repo.findPublisherById(db, id);
+      if (!publisher) throw new AppError('NOT_FOUND', `There is no publisher ${id}.`);
+      return publisher;
+    },
+
+    /** Removes a publisher, its feeds and everything harvested from them. */
+    async removePublisher(id: number) {
+      await db.transaction().execute(async (trx) => {
+        const publisher = await repo.findPublisherById(trx, id);
+        if (!publisher) throw new AppError('NOT_FOUND', `There is no publisher ${id}.`);
+        const entities = await trx
+          .selectFrom('catalog_entities')
+          .select(['oa_id', 'type'])
+          .where('publisher_id', '=', id)
+          .execute();
+        const now = clock.now();
+        await repo.insertChanges(
+          trx,
+          entities.map((e) => ({ publisher_id: id, oa_id: e.oa_id, type: e.type, op: 'delete' as const, at: now })),
+        );
+        await trx.deleteFrom('catalog_entities').where('publisher_id', '=', id).execute();
+        await repo.deletePublisher(trx, id);
+      });
+    },
+
+    /** Per feed: position, progress, lag, errors and the faults seen (dashboard, operators). */
+    async feedHealth(publisherId?: number) {
+      const feeds = await repo.listFeeds(db, publisherId);
+      const faults = await repo.listFeedFaults(
+        db,
+        feeds.map((f) => f.id),
+      );
+      const now = clock.now();
+      return feeds.map((f) => ({
+        id: f.id,
+        publisherId: f.publisher_id,
+        url: f.url,
+        kind: f.kind,
+        status: f.status,
+        position: f.next_url,
+        pages: f.pages,
+        itemsUpdated: f.items_updated,
+        itemsDeleted: f.items_deleted,
+        lastPageAt: f.last_page_at?.toISOString() ?? null,
+        caughtUpAt: f.caught_up_at?.toISOString() ?? null,
+        newestModified: f.newest_modified,
+        lagSeconds: lagSeconds(f, now),
+        consecutiveFailures: f.consecutive_failures,
+        lastError: f.last_error,
+        lastErrorAt: f.last_error_at?.toISOString() ?? null,
+        nextPollAt: f.next_poll_at.toISOString(),
+        faults: faults
+          .filter((x) => x.feed_id === f.id)
+          .map((x) => ({
+            fault: x.fault,
+            count: x.count,
+            firstAt: x.first_at.toISOString(),
+            lastAt: x.last_at.toISOString(),
+            lastMessage: x.last_message,
+          })),
+      }));
+    },
+
+    countEntitiesByType: (publisherId: number) => repo.countEntitiesByType(db, publisherId),
+    findEntity: (publisherId: number, oaId: string) => repo.findEntity(db, publisherId, oaId),
+  };
+}
+
+export type CatalogService = ReturnType<typeof createCatalogService>;

@@ -1,0 +1,56 @@
+import type { Logger } from 'pino';
+import type { Jobs } from '../../lib/jobs.js';
+import type { Harvester } from './harvester.js';
+
+export const HARVEST_JOB = 'catalog.harvest-feed';
+
+/**
+ * Turns due feeds into durable harvest jobs. Each job walks one feed for a bounded time; a feed
+ * not yet caught up is due again at once, so long feeds are harvested in slices and several
+ * feeds progress side by side. The `stately` queue keeps one queued + one running job per feed,
+ * and cursors live in the database, so restarts resume where they stopped.
+ */
+export function createHarvestScheduler({
+  harvester,
+  jobs,
+  log,
+  tickMs = 2000,
+}: {
+  harvester: Harvester;
+  jobs: Jobs;
+  log: Logger;
+  tickMs?: number;
+}) {
+  let timer: NodeJS.Timeout | null = null;
+  let ticking = false;
+
+  async function tick(): Promise<number> {
+    if (ticking) return 0;
+    ticking = true;
+    try {
+      let sent = 0;
+      for (const feedId of await harvester.dueFeedIds()) {
+        const id = await jobs.send(HARVEST_JOB, { feedId }, { singletonKey: `feed-${feedId}` });
+        if (id) sent += 1;
+      }
+      return sent;
+    } finally {
+      ticking = false;
+    }
+  }
+
+  return {
+    tick,
+    start() {
+      if (timer) return;
+      timer = setInterval(() => {
+        tick().catch((err: unknown) => log.error({ err }, 'harvest scheduling failed'));
+      }, tickMs);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+    },
+  };
+}

@@ -1,0 +1,155 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A real HTTP server publishing hand-made RPDE feeds (modified + id ordering) with switchable
+ * faults, standing in for a third-party publisher in harvester tests.
+ */
+export interface FeedItem {
+  id: string;
+  modified: number;
+  state: 'updated' | 'deleted';
+  kind: string;
+  data?: Record<string, unknown>;
+  /** Publish this tombstone without `modified` (a fault seen in the wild). */
+  omitModified?: boolean;
+}
+
+export interface FeedFaults {
+  /** Status codes to answer with, one per request, before behaving normally. */
+  statuses?: number[];
+  /** Answer every request with this status. */
+  alwaysStatus?: number;
+  invalidJson?: boolean;
+  relativeNext?: boolean;
+  /** Delay every response by this many ms. */
+  delayMs?: number;
+  /** Repeat the last item of each page at the start of the next page. */
+  duplicateAcrossPages?: boolean;
+  /** Every page's `next` points back at the first page (a loop). */
+  loopToStart?: boolean;
+}
+
+export class RpdeTestServer {
+  private server: http.Server;
+  readonly feeds = new Map<string, { items: Map<string, FeedItem>; faults: FeedFaults; pageSize: number }>();
+  requests = 0;
+  base = '';
+  /** Served as an HTML dataset site at /dataset when set. */
+  dataset: Record<string, unknown> | null = null;
+
+  constructor() {
+    this.server = http.createServer((req, res) => {
+      void this.handle(req, res);
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  feed(name: string, pageSize = 3) {
+    let f = this.feeds.get(name);
+    if (!f) {
+      f = { items: new Map(), faults: {}, pageSize };
+      this.feeds.set(name, f);
+    }
+    return f;
+  }
+
+  url(name: string): string {
+    return `${this.base}/feeds/${name}`;
+  }
+
+  private modifiedCounter = 1000;
+
+  /** Publishes (or republishes) an item with a new, higher `modified`. */
+  put(
+    name: string,
+    item: Omit<FeedItem, 'modified' | 'state'> & { modified?: number; state?: FeedItem['state'] },
+  ): FeedItem {
+    this.modifiedCounter += 1;
+    const full: FeedItem = { state: 'updated', ...item, modified: item.modified ?? this.modifiedCounter };
+    this.feed(name).items.set(item.id, full);
+    return full;
+  }
+
+  remove(name: string, id: string, options: { omitModified?: boolean } = {}): void {
+    const f = this.feed(name);
+    const item = f.items.get(id);
+    if (!item) return;
+    this.modifiedCounter += 1;
+    f.items.set(id, { id, kind: item.kind, state: 'deleted', modified: this.modifiedCounter, ...options });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    this.requests += 1;
+    const url = new URL(req.url ?? '/', this.base);
+    if (url.pathname === '/dataset' && this.dataset) {
+      const json = JSON.stringify(this.dataset).replace(/</g, '\\u003c');
+      res
+        .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        .end(
+          `<!doctype html><html><head><title>Dataset</title><script type="application/ld+json">${json}</script></head><body>Open data</body></html>`,
+        );
+      return;
+    }
+    const name = url.pathname.replace(/^\/feeds\//, '');
+    const f = this.feeds.get(name);
+    if (!f) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const faults = f.faults;
+    if (faults.delayMs) await new Promise((r) => setTimeout(r, faults.delayMs));
+    const status = faults.statuses?.shift() ?? faults.alwaysStatus;
+    if (status && status !== 200) {
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(`status ${status}`);
+      return;
+    }
+    if (faults.invalidJson) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"items": [ oops');
+      return;
+    }
+    const afterTimestamp = url.searchParams.has('afterTimestamp')
+      ? Number(url.searchParams.get('afterTimestamp'))
+      : null;
+    const afterId = url.searchParams.get('afterId') ?? '';
+    const sorted = [...f.items.values()].sort(
+      (a, b) => a.modified - b.modified || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+    const after = sorted.filter(
+      (i) =>
+        afterTimestamp === null || i.modified > afterTimestamp || (i.modified === afterTimestamp && i.id > afterId),
+    );
+    let page = after.slice(0, f.pageSize);
+    if (faults.duplicateAcrossPages && afterTimestamp !== null) {
+      const prev = sorted
+        .filter((i) => i.modified < afterTimestamp || (i.modified === afterTimestamp && i.id <= afterId))
+        .at(-1);
+      if (prev) page = [prev, ...page];
+    }
+    const last = page.at(-1);
+    let next = last
+      ? `/feeds/${name}?afterTimestamp=${last.modified}&afterId=${encodeURIComponent(last.id)}`
+      : `${url.pathname}${url.search}`;
+    if (faults.loopToStart && page.length > 0) next = `/feeds/${name}`;
+    const body = {
+      next: faults.relativeNext ? next : `${this.base}${next}`,
+      items: page.map((i) =>
+        i.state === 'deleted'
+          ? { state: 'deleted', kind: i.kind, id: i.id, ...(i.omitModified ? {} : { modified: i.modified }) }
+          : { state: 'updated', kind: i.kind, id: i.id, modified: i.modified, data: i.data },
+      ),
+      license: 'https://creativecommons.org/licenses/by/4.0/',
+    };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  }
+}

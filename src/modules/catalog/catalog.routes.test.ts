@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
 import { RpdeTestServer } from '../../../test/rpde-server.js';
+import { createHarvestScheduler, HARVEST_JOB } from './index.js';
 
 const ADMIN = 'admin-key-for-tests-0123456789';
 let t: TestContext;
@@ -124,5 +125,33 @@ describe('admin catalog API', () => {
       expect(JSON.stringify(res.json())).toMatch(c.expect);
     }
     expect((await t.request({ method: 'GET', url: '/admin/feeds?publisherId=abc', key: ADMIN })).statusCode).toBe(400);
+  });
+
+  it('harvests through durable jobs: due feeds become one queued job each, and a job walks its feed', async () => {
+    server.put('job-series', {
+      id: 'j1',
+      kind: 'SessionSeries',
+      data: {
+        '@context': 'https://openactive.io/',
+        '@type': 'SessionSeries',
+        '@id': `${server.base}/job/1`,
+        name: 'Swim',
+      },
+    });
+    const res = await t.request({
+      method: 'POST',
+      url: '/admin/publishers',
+      key: ADMIN,
+      payload: { name: 'Job publisher', feeds: [{ url: server.url('job-series'), kind: 'SessionSeries' }] },
+    });
+    const publisherId = res.json().id as number;
+    const scheduler = createHarvestScheduler({ harvester: t.services.harvester, jobs: t.deps.jobs, log: t.deps.log });
+    const sent = await scheduler.tick();
+    expect(sent).toBeGreaterThanOrEqual(1);
+    // a second tick while the job is still queued adds nothing for the same feed
+    expect(await scheduler.tick()).toBe(0);
+    expect(await t.deps.jobs.runDue(HARVEST_JOB)).toBe(sent);
+    const counts = await t.services.catalog.countEntitiesByType(publisherId);
+    expect(counts).toEqual([{ type: 'SessionSeries', count: 1 }]);
   });
 });

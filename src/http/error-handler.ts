@@ -43,6 +43,7 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
   FST_ERR_CTP_INVALID_TYPE: 'BAD_REQUEST',
   FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
 };
 
@@ -107,8 +108,21 @@ export function normaliseError(error: unknown): AppError {
 }
 
 export async function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): Promise<void> {
+  // Set here as well as in the onRequest hook: framework errors are answered before hooks run.
+  void reply.header('x-request-id', request.id);
   if (error.headers) void reply.headers(error.headers);
   await reply.code(error.statusCode).type('application/json; charset=utf-8').send(errorBody(error, request.id));
+}
+
+/**
+ * Fastify's `frameworkErrors` option: errors raised while routing, before any hook runs (a URL
+ * with broken percent-encoding, an over-long path parameter). Without it Fastify answers these
+ * with its own body shape and no request id.
+ */
+export function handleFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const appError = normaliseError(error);
+  request.log.info({ code: appError.code, description: appError.message }, 'request rejected');
+  void sendError(request, reply, appError);
 }
 
 export function registerErrorHandling(app: FastifyInstance, findAllowedMethods: (url: string) => string[]): void {

@@ -89,6 +89,10 @@ export function translateDatabaseError(error: unknown): AppError | undefined {
       });
     case '22001':
       return new AppError('BAD_REQUEST', 'A value is longer than allowed.', { cause: error });
+    case '22021':
+    case '22P05':
+      // NUL characters or unpaired surrogates; request validation normally catches them first.
+      return new AppError('BAD_REQUEST', 'A value contains characters that cannot be stored.', { cause: error });
     case '22P02':
     case '22007':
     case '22008':

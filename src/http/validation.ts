@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import type { FieldError } from './errors.js';
@@ -27,8 +27,68 @@ const textAjv = createAjv(true);
 
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodyAjv : textAjv;
-  return ajv.compile(schema as object);
+  const validate = ajv.compile(schema as object);
+  return httpPart === 'headers' ? validate : withStorableText(validate);
 };
+
+const UNSTORABLE_MESSAGE = 'must not contain NUL characters or unpaired surrogates';
+// NUL is refused by Postgres in `text` and `jsonb`; an unpaired UTF-16 surrogate is not Unicode
+// text at all (the driver would store U+FFFD instead, or jsonb refuse it). Either would surface
+// as a database failure, so it is reported as a field error before any handler runs.
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const isUnstorable = (text: string) => text.includes('\u0000') || UNPAIRED_SURROGATE.test(text);
+
+const pointerSegment = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** JSON pointers of the strings (values or keys) in `value` that Postgres cannot store as sent. */
+function findUnstorableText(value: unknown): string[] {
+  const found: string[] = [];
+  // Iterative: a body can nest far deeper than the call stack allows.
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length > 0 && found.length < 20) {
+    const [item, path] = stack.pop()!;
+    if (typeof item === 'string') {
+      if (isUnstorable(item)) found.push(path);
+    } else if (Array.isArray(item)) {
+      for (let i = item.length - 1; i >= 0; i -= 1) stack.push([item[i], `${path}/${i}`]);
+    } else if (item !== null && typeof item === 'object') {
+      const entries = Object.entries(item);
+      for (let i = entries.length - 1; i >= 0; i -= 1) {
+        const [key, child] = entries[i]!;
+        const childPath = `${path}/${pointerSegment(key)}`;
+        if (isUnstorable(key)) found.push(childPath);
+        else stack.push([child, childPath]);
+      }
+    }
+  }
+  return found;
+}
+
+function withStorableText(validate: ValidateFunction) {
+  const check = Object.assign(
+    (data: unknown): boolean => {
+      const valid = validate(data);
+      const unstorable = findUnstorableText(data);
+      if (valid && unstorable.length === 0) {
+        check.errors = null;
+        return true;
+      }
+      check.errors = [
+        ...(validate.errors ?? []),
+        ...unstorable.map((instancePath): ErrorObject => ({
+          instancePath,
+          schemaPath: '#/storableText',
+          keyword: 'storableText',
+          params: {},
+          message: UNSTORABLE_MESSAGE,
+        })),
+      ];
+      return false;
+    },
+    { errors: null as ErrorObject[] | null },
+  );
+  return check;
+}
 
 const typeNames: Record<string, string> = {
   string: 'a string',
@@ -95,26 +155,40 @@ function describe(error: ErrorObject): FieldError {
   }
 }
 
+const isAlternative = (e: ErrorObject) => e.keyword === 'anyOf' || e.keyword === 'oneOf';
+const isWithin = (path: string, base: string) => path === base || path.startsWith(`${base}/`);
+
 /**
- * Turns Ajv errors into field errors. Where a schema accepts several forms (`anyOf`), the form
- * the request got closest to (fewest errors) is reported, so a client sees the mistakes in
- * what it meant to send rather than every mismatch with forms it did not use.
+ * Where a schema accepts several forms (`anyOf`), keeps only the errors of the form the value
+ * got closest to (fewest errors), so a client sees the mistakes in what it meant to send rather
+ * than every mismatch with forms it did not use. Each `anyOf` is judged on its own, outermost
+ * first: two nullable fields that are both wrong are both reported.
  */
+function pruneAlternatives(errors: ErrorObject[]): ErrorObject[] {
+  let kept = errors;
+  const alternatives = errors.filter(isAlternative).sort((a, b) => a.schemaPath.length - b.schemaPath.length);
+  for (const alternative of alternatives) {
+    if (!kept.includes(alternative)) continue;
+    const base = `${alternative.schemaPath}/`;
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of kept) {
+      if (!e.schemaPath.startsWith(base) || !isWithin(e.instancePath, alternative.instancePath)) continue;
+      const branch = e.schemaPath.slice(base.length).split('/')[0]!;
+      branches.set(branch, [...(branches.get(branch) ?? []), e]);
+    }
+    if (branches.size < 2) continue;
+    const score = (list: ErrorObject[]) => list.filter((e) => !isAlternative(e)).length;
+    // A stable sort: on a tie the first form listed in the schema wins.
+    const [best, ...losers] = [...branches.values()].sort((a, b) => score(a) - score(b));
+    const losing = new Set(losers.flat());
+    if (best) kept = kept.filter((e) => !losing.has(e));
+  }
+  return kept;
+}
+
+/** Turns Ajv errors into field errors (JSON pointers into the request part, prefixed). */
 export function toFieldErrors(errors: ErrorObject[], prefix = ''): FieldError[] {
-  let chosen = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf');
-  const branches = new Map<string, ErrorObject[]>();
-  for (const e of chosen) {
-    const m = /^(.*?\/(?:anyOf|oneOf)\/\d+)\//.exec(e.schemaPath);
-    if (!m) continue;
-    const list = branches.get(m[1]!) ?? [];
-    list.push(e);
-    branches.set(m[1]!, list);
-  }
-  if (branches.size > 1) {
-    const best = [...branches.entries()].sort((a, b) => a[1].length - b[1].length)[0]!;
-    const branchPaths = [...branches.keys()];
-    chosen = chosen.filter((e) => !branchPaths.some((bp) => e.schemaPath.startsWith(`${bp}/`)) || best[1].includes(e));
-  }
+  const chosen = pruneAlternatives(errors).filter((e) => !isAlternative(e));
   // A value failing several keywords (too short and no non-space character) is reported once,
   // by the first keyword that failed.
   const seen = new Set<string>();

@@ -72,7 +72,12 @@ export function customersRoutes(customers: CustomersService): FastifyPluginAsync
           response: { 200: ActionResponse, ...errorResponses(404, 409, 413, 415, 422) },
         },
       },
-      async (request) => customers.applyAction(authOf(request), request.params.id, request.body),
+      async (request) => {
+        // A stored idempotent response echoes the updated personal data: tie it to the account
+        // so erasure removes it (as for create).
+        request.resourceRef = request.params.id;
+        return customers.applyAction(authOf(request), request.params.id, request.body);
+      },
     );
 
     app.patch(
@@ -103,12 +108,17 @@ export function customersRoutes(customers: CustomersService): FastifyPluginAsync
           description:
             'Answers 202 at once; the account then answers 404 and its personal data is replaced by placeholders everywhere within seconds.',
           params: IdentifierParam,
-          response: { 202: Type.Null({ description: 'Accepted, no body' }), ...errorResponses(404) },
+          response: {
+            // `type: null` makes the OpenAPI document show no content; the handler sends none.
+            202: Type.Unsafe<undefined>({ type: 'null', description: 'Accepted, no body' }),
+            ...errorResponses(404),
+          },
         },
       },
       async (request, reply) => {
         await customers.requestErasure(authOf(request), request.params.id);
-        return reply.code(202).send(null);
+        // imin-booking §2.4: 202 with no body at all (not a JSON `null`).
+        return reply.code(202).send();
       },
     );
 

@@ -31,8 +31,13 @@ export type ErasureHook = (
 ) => Promise<void>;
 
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
-// Codes Intl knows that are not ISO 3166-1 country codes.
-const NOT_COUNTRIES = new Set(['EU', 'EZ', 'UN', 'QO', 'XA', 'XB', 'XK', 'ZZ']);
+// Codes Intl knows that are not ISO 3166-1 country codes: groupings, user-assigned codes, and
+// codes that are only reserved (UK, AC, CP, DG, EA, IC, TA, CQ) or withdrawn (SU, YU, AN, ...).
+const NOT_COUNTRIES = new Set([
+  ...['EU', 'EZ', 'UN', 'QO', 'XA', 'XB', 'XK', 'ZZ'],
+  ...['UK', 'AC', 'CP', 'CQ', 'DG', 'EA', 'IC', 'TA'],
+  ...['AN', 'BU', 'CS', 'DD', 'DY', 'FX', 'HV', 'NH', 'RH', 'SU', 'TP', 'VD', 'YD', 'YU', 'ZR'],
+]);
 function isCountryCode(code: string): boolean {
   if (!/^[A-Z]{2}$/.test(code) || NOT_COUNTRIES.has(code)) return false;
   try {
@@ -53,6 +58,10 @@ function checkPerson(person: PersonInput, today: string, prefix: string): void {
   const errors: FieldError[] = [];
   if (person.birthDate && person.birthDate > today) {
     errors.push({ path: `${prefix}/birthDate`, message: 'must not be in the future' });
+  }
+  // The date format allows year 0000, which the (proleptic Gregorian) calendar does not have.
+  if (person.birthDate && person.birthDate < '0001-01-01') {
+    errors.push({ path: `${prefix}/birthDate`, message: 'must be a real date in the form YYYY-MM-DD' });
   }
   const country = person.address?.addressCountry;
   if (country !== undefined && !isCountryCode(country)) {
@@ -266,6 +275,9 @@ export function createCustomersService({
      * the same transaction, so an accepted request is never lost.
      */
     async requestErasure(auth: AuthContext, identifier: string): Promise<void> {
+      // The queue must be started before the transaction opens: starting it lazily inside
+      // `send` needs a connection of its own, and PGlite's only one is held by `trx` (deadlock).
+      await jobs.start();
       await db.transaction().execute(async (trx) => {
         const row = await repo.markErasureRequested(trx, auth.brokerId, identifier, clock.now());
         if (!row) throw new AppError('NOT_FOUND', `There is no customer account "${identifier}".`);

@@ -1,0 +1,159 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../../../test/http-assertions.js';
+import { createTestContext, type TestContext } from '../../../test/helpers.js';
+
+let t: TestContext;
+beforeAll(async () => {
+  t = await createTestContext();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+// Values that occur nowhere else, so finding one anywhere in the database means it leaked.
+const distinctive = {
+  givenName: 'Zebedeequill',
+  familyName: 'Marchbankswort',
+  email: 'zq.erasure.check@example.org',
+  telephone: '07700 900417',
+  birthDate: '1961-07-23',
+  streetAddress: '17 Quillfeather Lane',
+  addressLocality: 'Snodsbury Parva',
+  postalCode: 'ZQ9 4XW',
+  emergencyName: 'Marmaduke Pennyfeather',
+  emergencyTelephone: '07700 900999',
+  accessPass: 'ACCESS-ZQ-772211',
+  updatedEmail: 'zq.renamed.check@example.org',
+  updatedTelephone: '07700 900555',
+};
+
+/** Every base table outside the system schemas: ours and pg-boss's. */
+async function allTables(): Promise<{ schema: string; table: string }[]> {
+  const { rows } = await sql<{ schema: string; table: string }>`
+    select distinct c.table_schema as schema, c.table_name as table
+    from information_schema.columns c
+    join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+    where c.table_schema not in ('pg_catalog', 'information_schema') and t.table_type = 'BASE TABLE'
+    order by 1, 2`.execute(t.deps.database.db);
+  return rows;
+}
+
+/** Every row of every table as text, with where it came from. */
+async function dumpDatabase(): Promise<{ where: string; text: string }[]> {
+  const out: { where: string; text: string }[] = [];
+  for (const { schema, table } of await allTables()) {
+    const { rows } = await sql<{
+      row: string;
+    }>`select r::text as row from ${sql.table(`${schema}.${table}`)} r`.execute(t.deps.database.db);
+    for (const r of rows) out.push({ where: `${schema}.${table}`, text: r.row });
+  }
+  return out;
+}
+
+describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
+  it('leaves no personal value in any column of any table once the job has run', async () => {
+    const { key } = await t.newBroker();
+    const created = await t.request({
+      method: 'POST',
+      url: '/api/v2/customer-accounts',
+      key,
+      headers: { 'idempotency-key': 'erasure-create-1' },
+      payload: {
+        '@context': 'https://openactive.io/',
+        '@type': 'CustomerAccount',
+        customer: {
+          '@type': 'Person',
+          email: distinctive.email,
+          givenName: distinctive.givenName,
+          familyName: distinctive.familyName,
+          telephone: distinctive.telephone,
+          birthDate: distinctive.birthDate,
+          gender: 'https://schema.org/Male',
+          'imin:is13OrOver': true,
+          address: {
+            streetAddress: distinctive.streetAddress,
+            addressLocality: distinctive.addressLocality,
+            postalCode: distinctive.postalCode,
+            addressCountry: 'GB',
+          },
+          emergencyContact: { name: distinctive.emergencyName, telephone: distinctive.emergencyTelephone },
+        },
+      },
+    });
+    expect(created.statusCode).toBe(201);
+    const id: string = created.json().identifier;
+    const url = `/api/v2/customer-accounts/${id}`;
+
+    const updated = await t.request({
+      method: 'POST',
+      url: `${url}/actions`,
+      key,
+      headers: { 'idempotency-key': 'erasure-action-1' },
+      payload: {
+        '@type': 'CustomerUpdateAction',
+        object: { email: distinctive.updatedEmail, telephone: distinctive.updatedTelephone },
+      },
+    });
+    expect(updated.statusCode).toBe(200);
+    const pass = await t.request({
+      method: 'POST',
+      url: `${url}/actions`,
+      key,
+      headers: { 'idempotency-key': 'erasure-action-2' },
+      payload: { '@type': 'imin:AccessPassUpdateAction', object: { '@type': 'Barcode', text: distinctive.accessPass } },
+    });
+    expect(pass.statusCode).toBe(200);
+
+    // The scan must be able to see the values before erasure, or its silence afterwards proves nothing.
+    const before = (await dumpDatabase()).map((r) => r.text).join('\n');
+    for (const value of Object.values(distinctive)) expect(before, value).toContain(value);
+
+    expect((await t.request({ method: 'DELETE', url, key })).statusCode).toBe(202);
+    expect(await t.deps.jobs.runDue('customers.erase')).toBe(1);
+
+    const tables = await allTables();
+    expect(tables.map((x) => x.schema)).toContain('pgboss');
+    const leaks: string[] = [];
+    for (const { where, text } of await dumpDatabase()) {
+      for (const [name, value] of Object.entries(distinctive)) {
+        if (text.toLowerCase().includes(value.toLowerCase())) leaks.push(`${name} in ${where}: ${text.slice(0, 300)}`);
+      }
+    }
+    expect(leaks).toEqual([]);
+
+    expectError(await t.request({ method: 'GET', url, key }), 404, 'NotFoundError');
+
+    const row = await t.deps.database.db
+      .selectFrom('customers')
+      .selectAll()
+      .where('identifier', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({
+      state: 'erased',
+      given_name: 'Deleted',
+      family_name: 'Customer',
+      email: `deleted-${id}@invalid`,
+      telephone: null,
+      birth_date: null,
+      gender: null,
+      address: null,
+      emergency_contact: null,
+      access_pass: null,
+    });
+    expect(row.erased_at).toBeInstanceOf(Date);
+
+    // Running the job again (a retry after a crash) is harmless.
+    expect(await t.deps.jobs.runDue('customers.erase')).toBe(0);
+    await t.services.customers.eraseCustomer(row.id);
+    expect(
+      (
+        await t.deps.database.db
+          .selectFrom('customers')
+          .select('given_name')
+          .where('id', '=', row.id)
+          .executeTakeFirst()
+      )?.given_name,
+    ).toBe('Deleted');
+  });
+});

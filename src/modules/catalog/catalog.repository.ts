@@ -131,7 +131,8 @@ export function listFeedFaults(db: Executor, feedIds: number[]) {
     .selectFrom('feed_faults')
     .selectAll()
     .where('feed_id', 'in', feedIds)
-    .orderBy(['feed_id', 'fault'])
+    .orderBy('feed_id')
+    .orderBy('fault')
     .execute();
 }
 

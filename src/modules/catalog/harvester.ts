@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Database, Executor } from '../../db/database.js';
 import type { CatalogEntitiesTable, FeedsTable } from '../../db/schema.js';
 import type { Clock } from '../../lib/clock.js';
-import { backoffDelay, HttpError, type HttpClient } from '../../lib/http-client.js';
+import { backoffDelay, HttpError, type HttpClient, type HttpResponse } from '../../lib/http-client.js';
 import { compareModified, parseRpdePage, RpdePageError, type RpdeItem, type RpdePage } from '../../lib/rpde.js';
 import type { Vocabularies } from '../../lib/vocabularies.js';
 import * as repo from './catalog.repository.js';
@@ -204,6 +204,14 @@ export function createHarvester(options: HarvesterOptions) {
     const result: WalkResult = { feedId, pages: 0, updated: 0, deleted: 0, caughtUp: false, failed: false };
     const started = Date.now();
     const visited = new Set<string>();
+    // The next page is requested while the current one is being written, so the publisher's
+    // response time and our database time overlap instead of adding up.
+    let prefetched: { url: string; response: Promise<HttpResponse> } | null = null;
+    const fetchPage = (u: string) => {
+      const response = http.request(u);
+      response.catch(() => undefined); // awaited later; never an unhandled rejection
+      return response;
+    };
     for (;;) {
       const feed = await repo.findFeedById(db, feedId);
       if (!feed) return result;
@@ -211,7 +219,9 @@ export function createHarvester(options: HarvesterOptions) {
 
       let page: RpdePage;
       try {
-        const res = await http.request(url);
+        const pending = prefetched?.url === url ? prefetched.response : fetchPage(url);
+        prefetched = null;
+        const res = await pending;
         if (res.status === 404 || res.status === 410) {
           await fail(feed, 'gone', `HTTP ${res.status} from ${url}`, GONE_RETRY_MS);
           result.failed = true;
@@ -266,6 +276,9 @@ export function createHarvester(options: HarvesterOptions) {
       }
       if (newest !== null && feed.newest_modified !== null && compareModified(newest, feed.newest_modified) <= 0)
         newest = null;
+
+      const morePages = !caughtUp && (limits.maxPages === undefined || result.pages + 1 < limits.maxPages);
+      if (morePages) prefetched = { url: page.next, response: fetchPage(page.next) };
 
       const applied = await db.transaction().execute(async (trx) => {
         const counts = await applyPage(trx, feed, page.items, vocab, now);

@@ -3,6 +3,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import pg from 'pg';
 import { inject } from 'vitest';
 import { systemClock, type Clock } from '../src/lib/clock.js';
+import { createVocabularies, type Vocabularies } from '../src/lib/vocabularies.js';
 import { buildSandboxApp } from '../src/sandbox/app.js';
 import { migrateSandbox, openSandboxDatabase, type SandboxDatabase } from '../src/sandbox/db/database.js';
 import { sandboxUrls, type SandboxUrls } from '../src/sandbox/ids.js';
@@ -48,10 +49,25 @@ export interface SandboxTestContext {
   close(): Promise<void>;
 }
 
-export async function createSandboxTestContext(options: { clock?: Clock } = {}): Promise<SandboxTestContext> {
+let vocab: Vocabularies | undefined;
+/** Parsed once per test file: the activity list is half a megabyte. */
+export function sharedVocab(): Vocabularies {
+  vocab ??= createVocabularies();
+  return vocab;
+}
+
+export async function createSandboxTestContext(
+  options: { clock?: Clock; vocab?: Vocabularies; feedPageSize?: number } = {},
+): Promise<SandboxTestContext> {
   const database = await openTestSandboxDatabase();
   const urls = sandboxUrls(SANDBOX_TEST_URL);
-  const app = await buildSandboxApp({ db: database.db, urls, clock: options.clock ?? systemClock });
+  const app = await buildSandboxApp({
+    db: database.db,
+    urls,
+    clock: options.clock ?? systemClock,
+    vocab: options.vocab ?? sharedVocab(),
+    ...(options.feedPageSize ? { feedPageSize: options.feedPageSize } : {}),
+  });
   await app.ready();
   return {
     app,

@@ -4,8 +4,12 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type Config, type SandboxConfig } from '../config.js';
 import { systemClock } from '../lib/clock.js';
+import { createVocabularies } from '../lib/vocabularies.js';
 import { buildSandboxApp } from './app.js';
+import { applyChurn } from './churn.js';
 import { migrateSandbox, openSandboxDatabase, type SandboxDatabase } from './db/database.js';
+import { ensureDataset } from './generator/generate.js';
+import { createRng } from './generator/prng.js';
 import { sandboxUrls } from './ids.js';
 
 export interface SandboxHandle {
@@ -31,25 +35,62 @@ export async function startSandbox(config: SandboxConfig, options: StartSandboxO
   const database = await openSandboxDatabase(
     config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir },
   );
+  const sandboxLog = log.child({ component: 'sandbox' });
+  let churnTimer: NodeJS.Timeout | undefined;
   try {
     await migrateSandbox(database.db);
+    const vocab = createVocabularies();
+    const started = Date.now();
+    const { info, generated } = await ensureDataset(database.db, vocab, {
+      seed: config.seed,
+      sessions: config.sessions,
+      now: systemClock.now(),
+      progress: (message) => sandboxLog.info(message),
+    });
+    if (generated) sandboxLog.info({ counts: info.counts, ms: Date.now() - started }, 'sandbox data generated');
+    else if (info.seed !== config.seed || info.sessions !== config.sessions)
+      sandboxLog.warn(
+        {
+          stored: { seed: info.seed, sessions: info.sessions },
+          requested: { seed: config.seed, sessions: config.sessions },
+        },
+        'sandbox database already holds a data set from other settings; delete its data directory (or database) to regenerate',
+      );
     const app = await buildSandboxApp({
       db: database.db,
       urls: sandboxUrls(config.publicUrl),
       clock: systemClock,
-      log: log.child({ component: 'sandbox' }),
+      log: sandboxLog,
+      vocab,
     });
     const address = await app.listen({ port: config.port, host: options.host ?? '0.0.0.0' });
+    if (config.churnSeconds > 0) {
+      const rng = createRng(config.seed).derive('churn', Date.now());
+      let running = false;
+      churnTimer = setInterval(() => {
+        if (running) return;
+        running = true;
+        applyChurn(database.db, rng, systemClock.now())
+          .then((result) => sandboxLog.debug(result, 'sandbox churn'))
+          .catch((err: unknown) => sandboxLog.error({ err }, 'sandbox churn failed'))
+          .finally(() => {
+            running = false;
+          });
+      }, config.churnSeconds * 1000);
+      churnTimer.unref();
+    }
     return {
       app,
       database,
       address,
       async close() {
+        if (churnTimer) clearInterval(churnTimer);
         await app.close();
         await database.close();
       },
     };
   } catch (err) {
+    if (churnTimer) clearInterval(churnTimer);
     await database.close();
     throw err;
   }

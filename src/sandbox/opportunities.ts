@@ -62,7 +62,7 @@ export interface BookableOffer {
   latestCancellationBeforeStartDate: string | null;
   /** Full URLs: `https://openactive.io/Required` | `…/Optional` | `…/Unavailable`. */
   openBookingInAdvance: string;
-  /** null when not stated (always null for free offers). */
+  /** null when not stated (generated free offers never state it; test-interface ones may). */
   openBookingPrepayment: string | null;
   allowCustomerCancellationFullRefund: boolean;
   /** e.g. `https://openactive.io/OpenBookingAttendeeDetails`, `…/OpenBookingApproval`. */
@@ -146,7 +146,7 @@ function toOffer(urls: SandboxUrls, parentId: string, row: OfferRow): BookableOf
     validThroughBeforeStartDate: row.valid_through_before_start_date,
     latestCancellationBeforeStartDate: row.latest_cancellation_before_start_date,
     openBookingInAdvance: row.open_booking_in_advance,
-    openBookingPrepayment: row.price_minor > 0 ? row.open_booking_prepayment : null,
+    openBookingPrepayment: row.open_booking_prepayment,
     allowCustomerCancellationFullRefund: row.allow_customer_cancellation_full_refund,
     openBookingFlowRequirement: row.open_booking_flow_requirement,
     ageMin: row.age_min,
@@ -332,7 +332,6 @@ async function findSlot(
           '@id': urls.facilityUse(fu.id),
           url: `${urls.base}/facility-uses/${fu.id}`,
           name: fuName,
-          activity: fuData.activity,
           facilityType: fuData.facilityType,
           location: renderPlace(urls, place),
         }),

@@ -57,19 +57,38 @@ export function clean<T extends JsonObject>(o: T): T {
   return o;
 }
 
+/**
+ * Generated data stores links to the sandbox's own pages (`url`, images, terms) as paths, so the
+ * data does not depend on where the sandbox is served; they become absolute here.
+ */
+export function withBase<T>(value: T, base: string): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => withBase(v, base)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(value as JsonObject)) {
+    out[k] = k === 'url' && typeof v === 'string' && v.startsWith('/') ? `${base}${v}` : withBase(v, base);
+  }
+  return out as T;
+}
+
 export function renderSeller(urls: SandboxUrls, row: SellerRow): JsonObject {
   return clean({
     '@type': 'Organization',
     '@id': urls.seller(row.id),
     identifier: row.id,
-    ...(row.data ?? {}),
+    ...withBase(row.data ?? {}, urls.base),
     taxMode: row.tax_mode,
     isOpenBookingAllowed: row.is_open_booking_allowed,
   });
 }
 
 export function renderPlace(urls: SandboxUrls, row: PlaceRow): JsonObject {
-  return clean({ '@type': 'Place', '@id': urls.place(row.id), identifier: row.id, ...(row.data ?? {}) });
+  return clean({
+    '@type': 'Place',
+    '@id': urls.place(row.id),
+    identifier: row.id,
+    ...withBase(row.data ?? {}, urls.base),
+  });
 }
 
 export function offerPrice(row: Pick<OfferRow, 'price_minor'>): number {
@@ -96,7 +115,9 @@ export function renderOffer(urls: SandboxUrls, parentId: string, row: OfferRow):
     ageRestriction: age,
     ...(row.data ?? {}),
     openBookingInAdvance: row.open_booking_in_advance,
-    openBookingPrepayment: price > 0 ? (row.open_booking_prepayment ?? undefined) : undefined,
+    // Stated only when the offer states it (the test suite's FreePrepaymentRequired/Optional
+    // criteria need free offers that do).
+    openBookingPrepayment: row.open_booking_prepayment,
     validFromBeforeStartDate: row.valid_from_before_start_date,
     validThroughBeforeStartDate: row.valid_through_before_start_date,
     latestCancellationBeforeStartDate: row.latest_cancellation_before_start_date,
@@ -125,7 +146,7 @@ export interface SeriesParts {
 /** A SessionSeries feed item's `data` (open data: organizer, location and offers embedded). */
 export function renderSessionSeries(urls: SandboxUrls, parts: SeriesParts): JsonObject {
   const id = urls.sessionSeries(parts.series.id);
-  const data = parts.series.data ?? {};
+  const data = withBase(parts.series.data ?? {}, urls.base);
   return clean({
     '@context': FEED_CONTEXT,
     '@type': 'SessionSeries',
@@ -175,7 +196,7 @@ export interface FacilityUseParts {
  */
 export function renderFacilityUse(urls: SandboxUrls, parts: FacilityUseParts): JsonObject {
   const fu = parts.facilityUse;
-  const data = fu.data ?? {};
+  const data = withBase(fu.data ?? {}, urls.base);
   const location = renderPlace(urls, parts.place);
   const provider = renderSeller(urls, parts.seller);
   return clean({
@@ -198,7 +219,6 @@ export function renderFacilityUse(urls: SandboxUrls, parts: FacilityUseParts): J
           name: data.name ? `${data.name as string} — ${(i.data?.name as string | undefined) ?? i.id}` : undefined,
           ...(i.data ?? {}),
           facilityType: data.facilityType,
-          activity: data.activity,
           location,
           provider,
         }),

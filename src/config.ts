@@ -72,7 +72,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const int = (name: string, fallback: number, min: number, max: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
+    // Decimal digits only: Number() would also take "0x50", "3e3" and a blank value (as 0).
+    const value = /^\s*[+-]?\d+\s*$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(value) || value < min || value > max) {
       problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
       return fallback;
@@ -87,22 +88,24 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     problems.push(`${name} must be true or false (got "${raw}")`);
     return fallback;
   };
-  const url = (name: string): string | undefined => {
+  // `new URL` alone accepts "localhost:3000" (scheme "localhost:"), so the scheme is checked too.
+  const url = (name: string, kind: 'http' | 'postgres' = 'http'): string | undefined => {
     const raw = env[name];
     if (raw === undefined || raw === '') return undefined;
-    try {
-      new URL(raw);
-      return raw;
-    } catch {
-      problems.push(`${name} must be an absolute URL (got "${raw}")`);
-      return undefined;
-    }
+    const schemes = kind === 'http' ? ['http:', 'https:'] : ['postgres:', 'postgresql:'];
+    if (URL.canParse(raw) && schemes.includes(new URL(raw).protocol)) return raw;
+    problems.push(
+      kind === 'http'
+        ? `${name} must be an absolute http(s) URL (got "${raw}")`
+        : `${name} must be a postgres:// or postgresql:// URL (got "${raw}")`,
+    );
+    return undefined;
   };
 
   const port = int('PORT', 3000, 0, 65535);
   const host = env.HOST || '0.0.0.0';
   const publicBaseUrl = (url('PUBLIC_BASE_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
-  const databaseUrl = url('DATABASE_URL');
+  const databaseUrl = url('DATABASE_URL', 'postgres');
   const dataDir = path.resolve(env.DATA_DIR || './data');
   const logLevel = env.LOG_LEVEL || 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
@@ -119,7 +122,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     port: sandboxPort,
     publicUrl: (url('SANDBOX_PUBLIC_URL') ?? `http://localhost:${sandboxPort}`).replace(/\/+$/, ''),
     dataDir: path.resolve(env.SANDBOX_DATA_DIR || path.join(dataDir, 'sandbox')),
-    databaseUrl: url('SANDBOX_DATABASE_URL'),
+    databaseUrl: url('SANDBOX_DATABASE_URL', 'postgres'),
     seed: int('SANDBOX_SEED', 42, 0, 2 ** 31 - 1),
     sessions: int('SANDBOX_SESSIONS', 2000, 0, 10_000_000),
     churnSeconds: int('SANDBOX_CHURN_SECONDS', 0, 0, 86_400),

@@ -1,0 +1,201 @@
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+/** The problems `env` is rejected with (fails the test if it is accepted). */
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error(`accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it('needs no configuration at all: embedded database under ./data, port 3000', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      host: '0.0.0.0',
+      publicBaseUrl: 'http://localhost:3000',
+      databaseUrl: undefined,
+      dataDir: path.resolve('./data'),
+      logLevel: 'info',
+      demoApiKey: undefined,
+      seedDemo: true,
+      rateLimit: { max: 1200, windowMs: 60_000 },
+      authCacheTtlMs: 5000,
+      jobs: { enabled: true, pollIntervalSeconds: 1 },
+      shutdownTimeoutMs: 10_000,
+      adminApiKey: undefined,
+    });
+    expect(config.sandbox).toMatchObject({
+      enabled: true,
+      port: 3100,
+      publicUrl: 'http://localhost:3100',
+      dataDir: path.join(path.resolve('./data'), 'sandbox'),
+      databaseUrl: undefined,
+    });
+    expect(config.harvest).toMatchObject({ enabled: true, datasetUrls: [] });
+  });
+
+  it('reads every setting from the environment it is given', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '127.0.0.1',
+      PUBLIC_BASE_URL: 'https://activehub.example.org/',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/activehub',
+      DATA_DIR: '/tmp/activehub-data',
+      LOG_LEVEL: 'warn',
+      DEMO_API_KEY: 'demo_key_0123456789',
+      SEED_DEMO: 'false',
+      RATE_LIMIT_MAX: '10',
+      RATE_LIMIT_WINDOW_MS: '1000',
+      AUTH_CACHE_TTL_MS: '0',
+      JOBS_ENABLED: 'no',
+      JOBS_POLL_INTERVAL_SECONDS: '5',
+      SHUTDOWN_TIMEOUT_MS: '2500',
+      SANDBOX_PORT: '9100',
+      SANDBOX_DATABASE_URL: 'postgresql://postgres@127.0.0.1/sandbox',
+      ADMIN_API_KEY: 'admin-key-0123456789',
+      HARVEST_DATASET_URLS: 'https://a.example.com/, https://b.example.com/openactive',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      // Trailing slashes are dropped so `${publicBaseUrl}/api/...` has no double slash.
+      publicBaseUrl: 'https://activehub.example.org',
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/activehub',
+      dataDir: '/tmp/activehub-data',
+      logLevel: 'warn',
+      demoApiKey: 'demo_key_0123456789',
+      seedDemo: false,
+      rateLimit: { max: 10, windowMs: 1000 },
+      authCacheTtlMs: 0,
+      jobs: { enabled: false, pollIntervalSeconds: 5 },
+      shutdownTimeoutMs: 2500,
+      adminApiKey: 'admin-key-0123456789',
+    });
+    expect(config.sandbox).toMatchObject({
+      port: 9100,
+      publicUrl: 'http://localhost:9100',
+      dataDir: '/tmp/activehub-data/sandbox',
+      databaseUrl: 'postgresql://postgres@127.0.0.1/sandbox',
+    });
+    expect(config.harvest.datasetUrls).toEqual(['https://a.example.com/', 'https://b.example.com/openactive']);
+  });
+
+  it('derives the public base URL from PORT when it is not set', () => {
+    expect(loadConfig({ PORT: '4000' }).publicBaseUrl).toBe('http://localhost:4000');
+  });
+
+  it('accepts the usual spellings of booleans and treats empty values as unset', () => {
+    for (const yes of ['1', 'true', 'TRUE', 'yes', 'on']) expect(loadConfig({ SEED_DEMO: yes }).seedDemo).toBe(true);
+    for (const no of ['0', 'false', 'False', 'no', 'off']) expect(loadConfig({ SEED_DEMO: no }).seedDemo).toBe(false);
+    expect(loadConfig({ PORT: '', DATABASE_URL: '', SEED_DEMO: '' })).toMatchObject({
+      port: 3000,
+      databaseUrl: undefined,
+      seedDemo: true,
+    });
+  });
+
+  it('reads only the environment it is given, not process.env', () => {
+    process.env.PORT = '1234';
+    process.env.DATABASE_URL = 'postgres://elsewhere/db';
+    expect(loadConfig({})).toMatchObject({ port: 3000, databaseUrl: undefined });
+  });
+
+  it('lets explicit overrides win over the environment', () => {
+    const config = loadConfig({ PORT: '8080' }, { port: 9999, logLevel: 'silent' });
+    expect(config.port).toBe(9999);
+    expect(config.logLevel).toBe('silent');
+  });
+
+  const integerProblem = (name: string, min: number, max: number, raw: string) =>
+    `${name} must be an integer between ${min} and ${max} (got "${raw}")`;
+
+  const bad: [string, string, string][] = [
+    ['PORT', 'abc', integerProblem('PORT', 0, 65535, 'abc')],
+    ['PORT', '65536', integerProblem('PORT', 0, 65535, '65536')],
+    ['PORT', '-1', integerProblem('PORT', 0, 65535, '-1')],
+    ['PORT', '3000.5', integerProblem('PORT', 0, 65535, '3000.5')],
+    // Not decimal integers, though Number() would read them as such.
+    ['PORT', '0x50', integerProblem('PORT', 0, 65535, '0x50')],
+    ['PORT', '3e3', integerProblem('PORT', 0, 65535, '3e3')],
+    // Blank is not "0" (which would mean "any free port").
+    ['PORT', '  ', integerProblem('PORT', 0, 65535, '  ')],
+    ['SANDBOX_PORT', 'http', integerProblem('SANDBOX_PORT', 0, 65535, 'http')],
+    ['RATE_LIMIT_MAX', '0', integerProblem('RATE_LIMIT_MAX', 1, 10_000_000, '0')],
+    ['RATE_LIMIT_WINDOW_MS', '999', integerProblem('RATE_LIMIT_WINDOW_MS', 1000, 86_400_000, '999')],
+    ['AUTH_CACHE_TTL_MS', '-5', integerProblem('AUTH_CACHE_TTL_MS', 0, 600_000, '-5')],
+    ['JOBS_POLL_INTERVAL_SECONDS', '0', integerProblem('JOBS_POLL_INTERVAL_SECONDS', 1, 3600, '0')],
+    ['SHUTDOWN_TIMEOUT_MS', 'soon', integerProblem('SHUTDOWN_TIMEOUT_MS', 0, 600_000, 'soon')],
+    ['SEED_DEMO', 'maybe', 'SEED_DEMO must be true or false (got "maybe")'],
+    ['JOBS_ENABLED', 'enabled', 'JOBS_ENABLED must be true or false (got "enabled")'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    ['DEMO_API_KEY', 'short', 'DEMO_API_KEY must be 16-128 characters of A-Z, a-z, 0-9, _ or -'],
+    ['DEMO_API_KEY', 'has spaces in it, sixteen+', 'DEMO_API_KEY must be 16-128 characters of A-Z, a-z, 0-9, _ or -'],
+    ['ADMIN_API_KEY', 'tooshort', 'ADMIN_API_KEY must be at least 16 characters'],
+    ['PUBLIC_BASE_URL', 'not a url', 'PUBLIC_BASE_URL must be an absolute http(s) URL (got "not a url")'],
+    // `new URL` reads these as URLs with a "localhost:" or "javascript:" scheme.
+    ['PUBLIC_BASE_URL', 'localhost:3000', 'PUBLIC_BASE_URL must be an absolute http(s) URL (got "localhost:3000")'],
+    [
+      'PUBLIC_BASE_URL',
+      'javascript:alert(1)',
+      'PUBLIC_BASE_URL must be an absolute http(s) URL (got "javascript:alert(1)")',
+    ],
+    ['DATABASE_URL', 'nope', 'DATABASE_URL must be a postgres:// or postgresql:// URL (got "nope")'],
+    [
+      'DATABASE_URL',
+      'localhost:5432/activehub',
+      'DATABASE_URL must be a postgres:// or postgresql:// URL (got "localhost:5432/activehub")',
+    ],
+    [
+      'DATABASE_URL',
+      'mysql://root@localhost/db',
+      'DATABASE_URL must be a postgres:// or postgresql:// URL (got "mysql://root@localhost/db")',
+    ],
+    [
+      'SANDBOX_DATABASE_URL',
+      'http://localhost/db',
+      'SANDBOX_DATABASE_URL must be a postgres:// or postgresql:// URL (got "http://localhost/db")',
+    ],
+    [
+      'HARVEST_DATASET_URLS',
+      'https://ok.example.com/,not a url',
+      'HARVEST_DATASET_URLS must be comma-separated absolute URLs (got "not a url")',
+    ],
+  ];
+
+  it.each(bad)('reports %s=%j', (name, value, problem) => {
+    expect(problemsOf({ [name]: value })).toEqual([problem]);
+  });
+
+  it('reports every problem at once, in one error', () => {
+    const env = Object.fromEntries(
+      bad.filter(([name], i) => bad.findIndex(([n]) => n === name) === i).map(([n, v]) => [n, v]),
+    );
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(Object.keys(env).length);
+    for (const name of Object.keys(env))
+      expect(
+        problems.some((p) => p.startsWith(`${name} `)),
+        name,
+      ).toBe(true);
+    let message = '';
+    try {
+      loadConfig(env);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message.split('\n')[0]).toBe('Invalid configuration:');
+    for (const p of problems) expect(message).toContain(`  - ${p}`);
+  });
+});

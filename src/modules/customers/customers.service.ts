@@ -38,8 +38,19 @@ const NOT_COUNTRIES = new Set([
   ...['UK', 'AC', 'CP', 'CQ', 'DG', 'EA', 'IC', 'TA'],
   ...['AN', 'BU', 'CS', 'DD', 'DY', 'FX', 'HV', 'NH', 'RH', 'SU', 'TP', 'VD', 'YD', 'YU', 'ZR'],
 ]);
+// Intl.DisplayNames#of costs several microseconds a call and this runs on every create and
+// address update; with at most 26² candidate codes, each answer is worked out once and kept.
+const countryCodeAnswers = new Map<string, boolean>();
 function isCountryCode(code: string): boolean {
-  if (!/^[A-Z]{2}$/.test(code) || NOT_COUNTRIES.has(code)) return false;
+  if (!/^[A-Z]{2}$/.test(code)) return false;
+  let known = countryCodeAnswers.get(code);
+  if (known === undefined) {
+    known = !NOT_COUNTRIES.has(code) && isRegionName(code);
+    countryCodeAnswers.set(code, known);
+  }
+  return known;
+}
+function isRegionName(code: string): boolean {
   try {
     return regionNames.of(code) !== undefined;
   } catch {

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { Database } from '../../db/database.js';
 import { AppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
@@ -39,7 +39,8 @@ export interface BrokerInput {
 export const DEMO_BROKER = { slug: 'acme', name: 'Acme Fitness', url: 'https://acme-fitness.example.com' } as const;
 
 export function hashApiKey(rawKey: string): string {
-  return createHash('sha256').update(rawKey, 'utf8').digest('hex');
+  // The one-shot hash skips building a Hash object: this runs on every authenticated request.
+  return hash('sha256', rawKey, 'hex');
 }
 
 export function createBrokersService({

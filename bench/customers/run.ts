@@ -5,7 +5,7 @@
  * server a child process of this one. Prints one table and whether the targets are met:
  * activehub ≥ 0.7× the baseline's requests/s and p99 < 25 ms, on PostgreSQL.
  *
- *   npm run bench:customers -- [--duration 15] [--warmup 5] [--slice 5] [--connections 64]
+ *   npm run bench:customers -- [--duration 15] [--warmup 5] [--slice 3] [--connections 64]
  *                              [--pg-url URL] [--targets activehub-pg,baseline,activehub-pglite]
  *                              [--log-level warn] [--cpu-prof DIR]
  */
@@ -63,7 +63,7 @@ const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '15' },
     warmup: { type: 'string', default: '5' },
-    slice: { type: 'string', default: '5' },
+    slice: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432' },
     targets: { type: 'string', default: ALL_TARGETS.join(',') },
@@ -79,7 +79,7 @@ if (args.help) {
       'npm run bench:customers -- [options]',
       '  --duration S       measured seconds per phase (default 15)',
       '  --warmup S         unmeasured warm-up seconds before each phase (default 5)',
-      '  --slice S          activehub and the baseline take turns in slices of S measured seconds (default 5)',
+      '  --slice S          activehub and the baseline take turns in slices of S measured seconds (default 3)',
       '  --connections N    concurrent connections (default 64)',
       '  --pg-url URL       PostgreSQL server, without database (default postgres://postgres@127.0.0.1:5432)',
       `  --targets LIST     comma-separated subset of ${ALL_TARGETS.join(',')}`,
@@ -559,7 +559,8 @@ function report(results: Results): boolean {
       const p99Ok = ours[phase].p99 < TARGET_P99_MS;
       out.push(
         `  ${phase.padEnd(6)}  req/s ratio ${fmt(ratio, 2)}× (target ≥ ${TARGET_RATIO}×: ${ratioOk ? 'met' : 'NOT met'})` +
-          `   p99 ${fmt(ours[phase].p99, 2)} ms (target < ${TARGET_P99_MS} ms: ${p99Ok ? 'met' : 'NOT met'})`,
+          `   p99 ${fmt(ours[phase].p99, 2)} ms (target < ${TARGET_P99_MS} ms: ${p99Ok ? 'met' : 'NOT met'})` +
+          `   server CPU per request ${fmt(ours[phase].cpuMsPerRequest / base[phase].cpuMsPerRequest, 2)}× the baseline's`,
       );
     }
   } else {

@@ -60,7 +60,8 @@ export function createHttpClient(options: HttpClientOptions) {
 
   async function readCapped(response: Response, url: string): Promise<string> {
     const declared = Number(response.headers.get('content-length') ?? '0');
-    if (declared > maxBytes) throw new HttpError('too_large', `Response of ${declared} bytes exceeds the limit`, response.status, url);
+    if (declared > maxBytes)
+      throw new HttpError('too_large', `Response of ${declared} bytes exceeds the limit`, response.status, url);
     if (!response.body) return '';
     const reader = response.body.getReader();
     const chunks: Uint8Array[] = [];
@@ -102,7 +103,13 @@ export function createHttpClient(options: HttpClientOptions) {
       }
       throw new HttpError('network', (err as Error).message, response.status, url);
     }
-    return { status: response.status, headers: response.headers, url: response.url || url, text, elapsedMs: Date.now() - started };
+    return {
+      status: response.status,
+      headers: response.headers,
+      url: response.url || url,
+      text,
+      elapsedMs: Date.now() - started,
+    };
   }
 
   return {

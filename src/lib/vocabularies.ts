@@ -54,8 +54,10 @@ export function createVocabularies() {
      */
     resolveActivity(value: { id?: string | undefined; prefLabel?: string | undefined }): ConceptRef | null {
       if (value.id) {
-        const canonical = value.id
-          .replace(/^https?:\/\/(www\.)?openactive\.io\/activity-list(\/activity-list\.jsonld)?#/, `${ACTIVITY_LIST_ID}#`);
+        const canonical = value.id.replace(
+          /^https?:\/\/(www\.)?openactive\.io\/activity-list(\/activity-list\.jsonld)?#/,
+          `${ACTIVITY_LIST_ID}#`,
+        );
         const c = activities.scheme.getConceptByID(canonical);
         if (c) return ref(c, ACTIVITY_LIST_ID);
       }

@@ -85,7 +85,7 @@ export async function applyChurn(
       await trx
         .updateTable('scheduled_sessions')
         .set({
-          remaining_attendee_capacity: sql`floor(maximum_attendee_capacity * ${fraction})::int`,
+          remaining_attendee_capacity: sql`floor(maximum_attendee_capacity * ${fraction}::float8)::int`,
         })
         .where('id', '=', id)
         .execute();

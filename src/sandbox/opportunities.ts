@@ -14,6 +14,7 @@ import {
   type JsonObject,
   type OfferRow,
   type SellerRow,
+  withBase,
 } from './render.js';
 
 /*
@@ -120,7 +121,7 @@ export async function lockFeedWrites(db: SandboxExecutor): Promise<void> {
 }
 
 function toSeller(urls: SandboxUrls, row: SellerRow): SandboxSeller {
-  const data = row.data ?? {};
+  const data = withBase(row.data ?? {}, urls.base);
   const tos = data.termsOfService;
   return {
     id: row.id,

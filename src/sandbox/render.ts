@@ -219,8 +219,6 @@ export function renderFacilityUse(urls: SandboxUrls, parts: FacilityUseParts): J
           name: data.name ? `${data.name as string} — ${(i.data?.name as string | undefined) ?? i.id}` : undefined,
           ...(i.data ?? {}),
           facilityType: data.facilityType,
-          location,
-          provider,
         }),
       ),
   });

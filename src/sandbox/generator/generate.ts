@@ -211,7 +211,14 @@ export function sellerRows(): Row<SellersTable>[] {
         telephone: s.telephone,
         address: { '@type': 'PostalAddress', ...s.address, addressCountry: 'GB' },
         ...(s.vatID ? { vatID: s.vatID } : {}),
-        termsOfService: [{ '@type': 'Terms', name: 'Terms and Conditions', url: `/sellers/${id}/terms` }],
+        termsOfService: [
+          {
+            '@type': 'Terms',
+            name: 'Terms and Conditions',
+            url: `/sellers/${id}/terms`,
+            requiresExplicitConsent: false,
+          },
+        ],
       }),
     };
   });

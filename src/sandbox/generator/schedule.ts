@@ -32,8 +32,9 @@ export interface Occurrence {
 /**
  * The occurrences of `schedule` whose start lies in [from, until). Each one is built from the
  * local date and wall-clock time in the schedule's zone, so a 09:00 class stays at 09:00 local
- * across the clock change (08:00Z in summer, 09:00Z in winter). A start in the spring-forward
- * gap moves to the first valid local time, as luxon does.
+ * across the clock change (08:00Z in summer, 09:00Z in winter). As luxon resolves them, a start
+ * in the spring-forward gap moves to the first valid local time, and a start in the repeated
+ * autumn hour takes its second (GMT) occurrence.
  */
 export function expandWeekly(schedule: WeeklySchedule, from: Date, until: Date): Occurrence[] {
   const [hour, minute] = schedule.startTime.split(':').map(Number) as [number, number];

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validationFailures } from '../../test/openactive-validators.js';
+import { createSandboxTestContext, sharedVocab, type SandboxTestContext } from '../../test/sandbox-helpers.js';
+import { ensureDataset } from './generator/generate.js';
+
+let t: SandboxTestContext;
+
+beforeAll(async () => {
+  t = await createSandboxTestContext();
+  await ensureDataset(t.database.db, sharedVocab(), { seed: 5, sessions: 30, slotDays: 1, now: new Date() });
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+function jsonLdOf(html: string): Record<string, any> {
+  const m = /<script type="application\/ld\+json">([\s\S]*?)<\/script>/.exec(html);
+  expect(m).not.toBeNull();
+  return JSON.parse(m![1]!) as Record<string, any>;
+}
+
+describe('dataset site', () => {
+  it('is an HTML page with a Dataset the data-model-validator accepts', async () => {
+    const res = await t.request({ method: 'GET', url: '/openactive' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    const dataset = jsonLdOf(res.body);
+    expect(dataset['@context']).toEqual(['https://schema.org/', 'https://openactive.io/']);
+    expect(dataset['@type']).toBe('Dataset');
+    expect(await validationFailures(dataset, 'DatasetSite')).toEqual([]);
+  });
+
+  it('lists every feed and the Open Booking API the way the test suite reads them', async () => {
+    const dataset = jsonLdOf((await t.request({ method: 'GET', url: '/openactive' })).body);
+    expect(dataset.accessService.endpointUrl).toBe(`${t.urls.base}/api/openbooking`);
+    expect(dataset.accessService.endpointUrl.endsWith('/')).toBe(false);
+    expect(dataset.license).toBe('https://creativecommons.org/licenses/by/4.0/');
+    const distribution = dataset.distribution as Record<string, string>[];
+    expect(distribution.map((d) => [d.additionalType, d.contentUrl])).toEqual([
+      ['https://openactive.io/SessionSeries', `${t.urls.base}/feeds/session-series`],
+      ['https://openactive.io/ScheduledSession', `${t.urls.base}/feeds/scheduled-sessions`],
+      ['https://openactive.io/FacilityUse', `${t.urls.base}/feeds/facility-uses`],
+      ['https://openactive.io/Slot', `${t.urls.base}/feeds/individual-facility-use-slots`],
+    ]);
+    expect(new Set(distribution.map((d) => d.identifier)).size).toBe(distribution.length);
+    for (const d of distribution) {
+      expect(d.encodingFormat).toBe('application/vnd.openactive.rpde+json; version=1');
+      const feed = await t.request({ method: 'GET', url: d.contentUrl!.replace(t.urls.base, '') });
+      expect(feed.statusCode).toBe(200);
+      expect(feed.json<{ items: unknown[] }>().items.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('reads as a real dataset page: operators, counts, feeds and booking details', async () => {
+    const html = (await t.request({ method: 'GET', url: '/openactive' })).body;
+    expect(html).toContain('Riverside Community Leisure');
+    expect(html).toContain('Pennine Active');
+    expect(html).toContain('upcoming sessions');
+    expect(html).toContain(`${t.urls.base}/feeds/scheduled-sessions`);
+    expect(html).toContain(`${t.urls.base}/api/openbooking`);
+  });
+
+  it('serves the images the data refers to', async () => {
+    const res = await t.request({ method: 'GET', url: '/images/swimming.svg' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^image\/svg\+xml/);
+    expect(res.body).toContain('Swimming');
+    expect((await t.request({ method: 'GET', url: '/images/..%2Fsecret' })).statusCode).toBe(404);
+  });
+});

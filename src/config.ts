@@ -55,6 +55,11 @@ export interface SandboxConfig {
   sessions: number;
   /** Seconds between churn rounds (capacity changes, cancellations, deletions); 0 = off. */
   churnSeconds: number;
+  /**
+   * Sandbox booking systems `npm start` runs: instance n (from 0) listens on port + n with seed
+   * + n; instances after the first keep their data in `<dataDir>-<n+1>` (always embedded).
+   */
+  instances: number;
 }
 
 export class ConfigError extends Error {
@@ -126,6 +131,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     seed: int('SANDBOX_SEED', 42, 0, 2 ** 31 - 1),
     sessions: int('SANDBOX_SESSIONS', 2000, 0, 10_000_000),
     churnSeconds: int('SANDBOX_CHURN_SECONDS', 0, 0, 86_400),
+    instances: int('SANDBOX_INSTANCES', 2, 1, 10),
   };
 
   const adminApiKey = env.ADMIN_API_KEY || undefined;

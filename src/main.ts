@@ -12,8 +12,9 @@ import { startSandbox, type SandboxHandle } from './sandbox/main.js';
 export async function runServer(config: Config = loadConfig()): Promise<void> {
   const deps = await createDeps(config);
   await migrateToLatest(deps.database.db);
-  await deps.jobs.start();
+  // Services define their job queues; starting the queue after that creates them all.
   const services = buildServices(deps);
+  await deps.jobs.start();
   const app = await buildApp(deps, services);
 
   let demoKey: string | undefined;
@@ -31,14 +32,32 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
 
   await app.listen({ port: config.port, host: config.host });
   // The bundled booking system: same process, own port and database; reached only over HTTP.
-  const sandbox: SandboxHandle | undefined = config.sandbox.enabled
-    ? await startSandbox(config.sandbox, { log: deps.log, host: config.host })
-    : undefined;
+  // Two instances by default (different seeds): two independent publishers to harvest.
+  const sandboxes: { handle: SandboxHandle; publicUrl: string }[] = [];
+  if (config.sandbox.enabled) {
+    for (let n = 0; n < config.sandbox.instances; n += 1) {
+      const instance =
+        n === 0
+          ? config.sandbox
+          : {
+              ...config.sandbox,
+              port: config.sandbox.port + n,
+              publicUrl: config.sandbox.publicUrl.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + n}`),
+              seed: config.sandbox.seed + n,
+              dataDir: `${config.sandbox.dataDir}-${n + 1}`,
+              databaseUrl: undefined,
+            };
+      sandboxes.push({
+        handle: await startSandbox(instance, { log: deps.log, host: config.host }),
+        publicUrl: instance.publicUrl,
+      });
+    }
+  }
 
   // Publishers to harvest: the bundled sandbox (unless turned off) and any configured dataset
   // sites. Registering again refreshes their metadata and feed list.
   const datasetUrls = [
-    ...(sandbox && config.harvest.registerSandbox ? [`${config.sandbox.publicUrl}/openactive`] : []),
+    ...(config.harvest.registerSandbox ? sandboxes.map((s) => `${s.publicUrl}/openactive`) : []),
     ...config.harvest.datasetUrls,
   ];
   for (const datasetUrl of datasetUrls) {
@@ -65,7 +84,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     demoKey
       ? `  Try: curl -H 'X-API-KEY: ${demoKey}' -H 'content-type: application/json' -d '{"email":"louis@example.com","givenName":"Louis","familyName":"Wu","imin:is13OrOver":false}' ${config.publicBaseUrl}/api/v2/customer-accounts`
       : '',
-    sandbox ? `  Sandbox booking system: ${config.sandbox.publicUrl}/openactive` : '',
+    ...sandboxes.map((s, i) => `  Sandbox booking system ${i + 1}: ${s.publicUrl}/openactive`),
     '',
   ];
   process.stdout.write(`${lines.filter((l, i) => l !== '' || i === 0 || i === lines.length - 1).join('\n')}\n`);
@@ -83,7 +102,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     try {
       scheduler.stop();
       await app.close();
-      await sandbox?.close();
+      for (const s of sandboxes) await s.handle.close();
       await closeDeps(deps);
       process.exit(0);
     } catch (err) {

@@ -36,12 +36,18 @@ export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) 
   let started = false;
   let working = false;
 
+  const created = new Set<string>();
+
+  /** Starts pg-boss once, and creates every queue defined so far that does not exist yet. */
   async function ensureStarted(): Promise<void> {
-    if (started) return;
-    await boss.start();
-    started = true;
+    if (!started) {
+      await boss.start();
+      started = true;
+    }
     for (const [name, { options }] of handlers) {
+      if (created.has(name)) continue;
       await boss.createQueue(name, { name, ...(options.policy ? { policy: options.policy } : {}) });
+      created.add(name);
     }
   }
 

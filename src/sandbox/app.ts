@@ -12,6 +12,7 @@ import type { SandboxDB } from './db/schema.js';
 import { registerSandboxErrorHandling } from './errors.js';
 import { feedRoutes } from './feeds.routes.js';
 import { imageRoutes } from './images.routes.js';
+import { pageRoutes } from './pages.routes.js';
 import type { SandboxUrls } from './ids.js';
 import { testInterfaceDatasetRoutes } from './test-interface.routes.js';
 
@@ -59,6 +60,7 @@ export async function buildSandboxApp(
   await app.register(datasetSiteRoutes(deps));
   await app.register(feedRoutes(deps));
   await app.register(imageRoutes());
+  await app.register(pageRoutes(deps));
   await app.register(testInterfaceDatasetRoutes(deps));
   await app.register(openBookingApi(deps));
   return app;

@@ -68,4 +68,42 @@ describe('dataset site', () => {
     expect(res.body).toContain('Swimming');
     expect((await t.request({ method: 'GET', url: '/images/..%2Fsecret' })).statusCode).toBe(404);
   });
+
+  it('has a real page behind every url in the published data', async () => {
+    const found = new Set<string>();
+    const collect = (value: unknown, key?: string): void => {
+      if (Array.isArray(value)) value.forEach((v) => collect(v));
+      else if (value && typeof value === 'object')
+        for (const [k, v] of Object.entries(value as Record<string, unknown>)) collect(v, k);
+      else if (key === 'url' && typeof value === 'string' && value.startsWith(t.urls.base)) found.add(value);
+    };
+    for (const feed of ['session-series', 'scheduled-sessions', 'facility-uses', 'individual-facility-use-slots']) {
+      collect((await t.request({ method: 'GET', url: `/feeds/${feed}` })).json());
+    }
+    const paths = [...found].map((u) => u.replace(t.urls.base, ''));
+    for (const prefix of [
+      '/sellers/',
+      '/venues/',
+      '/session-series/',
+      '/scheduled-sessions/',
+      '/facility-uses/',
+      '/images/',
+    ]) {
+      expect(
+        paths.some((p) => p.startsWith(prefix)),
+        prefix,
+      ).toBe(true);
+    }
+    for (const path of paths) {
+      const res = await t.request({ method: 'GET', url: path });
+      expect(res.statusCode, path).toBe(200);
+      if (!path.startsWith('/images/')) {
+        expect(res.headers['content-type']).toMatch(/^text\/html/);
+        expect(res.body).toContain('<h1>');
+      }
+    }
+    expect((await t.request({ method: 'GET', url: '/sellers/1/terms' })).body).toContain('terms and conditions');
+    expect((await t.request({ method: 'GET', url: '/venues/99999' })).statusCode).toBe(404);
+    expect((await t.request({ method: 'GET', url: '/session-series/abc' })).statusCode).toBe(400);
+  });
 });

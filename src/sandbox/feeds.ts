@@ -6,6 +6,7 @@ import {
   renderScheduledSession,
   renderSessionSeries,
   renderSlot,
+  newRenderCache,
   type JsonObject,
   type OfferRow,
   type PlaceRow,
@@ -112,6 +113,7 @@ export const sessionSeriesFeed: FeedDefinition = {
         : Promise.resolve([] as OfferRow[]),
     ]);
     const offersBySeries = group(offers, (o) => o.session_series_id);
+    const cache = newRenderCache();
     return rows.map((series) =>
       series.deleted
         ? tombstone(this.kind, series)
@@ -120,12 +122,16 @@ export const sessionSeriesFeed: FeedDefinition = {
             kind: this.kind,
             id: series.id,
             modified: series.modified,
-            data: renderSessionSeries(urls, {
-              series,
-              seller: sellers.get(series.seller_id)!,
-              place: series.place_id === null ? undefined : places.get(series.place_id),
-              offers: offersBySeries.get(series.id) ?? [],
-            }),
+            data: renderSessionSeries(
+              urls,
+              {
+                series,
+                seller: sellers.get(series.seller_id)!,
+                place: series.place_id === null ? undefined : places.get(series.place_id),
+                offers: offersBySeries.get(series.id) ?? [],
+              },
+              cache,
+            ),
           },
     );
   },
@@ -190,6 +196,7 @@ export const facilityUsesFeed: FeedDefinition = {
         : Promise.resolve([]),
     ]);
     const individualByFacility = group(individual, (i) => i.facility_use_id);
+    const cache = newRenderCache();
     return rows.map((fu) =>
       fu.deleted
         ? tombstone(this.kind, fu)
@@ -198,12 +205,16 @@ export const facilityUsesFeed: FeedDefinition = {
             kind: this.kind,
             id: fu.id,
             modified: fu.modified,
-            data: renderFacilityUse(urls, {
-              facilityUse: fu,
-              seller: sellers.get(fu.seller_id)!,
-              place: places.get(fu.place_id)!,
-              individualFacilityUses: individualByFacility.get(fu.id) ?? [],
-            }),
+            data: renderFacilityUse(
+              urls,
+              {
+                facilityUse: fu,
+                seller: sellers.get(fu.seller_id)!,
+                place: places.get(fu.place_id)!,
+                individualFacilityUses: individualByFacility.get(fu.id) ?? [],
+              },
+              cache,
+            ),
           },
     );
   },

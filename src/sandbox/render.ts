@@ -48,13 +48,19 @@ export function durationBetween(start: Date, end: Date): string {
 
 const iso = (d: Date | string) => (typeof d === 'string' ? new Date(d) : d).toISOString().replace('.000Z', 'Z');
 
-/** Drops undefined/null values and empty arrays (MOD 2.0 §3.1: no nulls, no empty arrays). */
+/**
+ * Drops undefined/null values and empty arrays (MOD 2.0 §3.1: no nulls, no empty arrays). Copies
+ * rather than deleting in place: `delete` turns an object into a slow dictionary, which costs a
+ * lot when feeds serialise hundreds of thousands of them.
+ */
 export function clean<T extends JsonObject>(o: T): T {
-  for (const k of Object.keys(o)) {
+  const out: JsonObject = {};
+  for (const k in o) {
     const v = o[k];
-    if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) delete o[k];
+    if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) continue;
+    out[k] = v;
   }
-  return o;
+  return out as T;
 }
 
 /**
@@ -136,6 +142,35 @@ export function renderOffer(urls: SandboxUrls, parentId: string, row: OfferRow):
   });
 }
 
+/**
+ * Rendered sellers and places shared by the items of one feed page (many series share a venue
+ * and an operator); the same object may be embedded in several items.
+ */
+export interface RenderCache {
+  sellers: Map<number, JsonObject>;
+  places: Map<number, JsonObject>;
+}
+
+export const newRenderCache = (): RenderCache => ({ sellers: new Map(), places: new Map() });
+
+function cachedSeller(urls: SandboxUrls, row: SellerRow, cache: RenderCache | undefined): JsonObject {
+  let out = cache?.sellers.get(row.id);
+  if (!out) {
+    out = renderSeller(urls, row);
+    cache?.sellers.set(row.id, out);
+  }
+  return out;
+}
+
+function cachedPlace(urls: SandboxUrls, row: PlaceRow, cache: RenderCache | undefined): JsonObject {
+  let out = cache?.places.get(row.id);
+  if (!out) {
+    out = renderPlace(urls, row);
+    cache?.places.set(row.id, out);
+  }
+  return out;
+}
+
 export interface SeriesParts {
   series: SessionSeriesRow;
   seller: SellerRow;
@@ -144,7 +179,7 @@ export interface SeriesParts {
 }
 
 /** A SessionSeries feed item's `data` (open data: organizer, location and offers embedded). */
-export function renderSessionSeries(urls: SandboxUrls, parts: SeriesParts): JsonObject {
+export function renderSessionSeries(urls: SandboxUrls, parts: SeriesParts, cache?: RenderCache): JsonObject {
   const id = urls.sessionSeries(parts.series.id);
   const data = withBase(parts.series.data ?? {}, urls.base);
   return clean({
@@ -154,9 +189,9 @@ export function renderSessionSeries(urls: SandboxUrls, parts: SeriesParts): Json
     identifier: parts.series.id,
     url: `${urls.base}/session-series/${parts.series.id}`,
     ...data,
-    organizer: renderSeller(urls, parts.seller),
+    organizer: cachedSeller(urls, parts.seller, cache),
     // Virtual sessions must not have a location (data-model-validator "onlineOnly" rule).
-    location: data.eventAttendanceMode === ONLINE || !parts.place ? undefined : renderPlace(urls, parts.place),
+    location: data.eventAttendanceMode === ONLINE || !parts.place ? undefined : cachedPlace(urls, parts.place, cache),
     offers: parts.offers.map((o) => renderOffer(urls, id, o)),
   });
 }
@@ -194,11 +229,11 @@ export interface FacilityUseParts {
  * test suite's broker "inverts" into IndividualFacilityUse parents for the slots feed
  * (openactive.md §3.5).
  */
-export function renderFacilityUse(urls: SandboxUrls, parts: FacilityUseParts): JsonObject {
+export function renderFacilityUse(urls: SandboxUrls, parts: FacilityUseParts, cache?: RenderCache): JsonObject {
   const fu = parts.facilityUse;
   const data = withBase(fu.data ?? {}, urls.base);
-  const location = renderPlace(urls, parts.place);
-  const provider = renderSeller(urls, parts.seller);
+  const location = cachedPlace(urls, parts.place, cache);
+  const provider = cachedSeller(urls, parts.seller, cache);
   return clean({
     '@context': FEED_CONTEXT,
     '@type': 'FacilityUse',

@@ -29,33 +29,76 @@ export interface Occurrence {
   end: Date;
 }
 
+interface LocalDay {
+  year: number;
+  month: number;
+  day: number;
+  weekday: number;
+  iso: string;
+}
+
 /**
- * The occurrences of `schedule` whose start lies in [from, until). Each one is built from the
- * local date and wall-clock time in the schedule's zone, so a 09:00 class stays at 09:00 local
- * across the clock change (08:00Z in summer, 09:00Z in winter). As luxon resolves them, a start
- * in the spring-forward gap moves to the first valid local time, and a start in the repeated
- * autumn hour takes its second (GMT) occurrence.
+ * Expands weekly schedules. Zone arithmetic is most of the cost of generating a large data set
+ * (every luxon DateTime in a named zone asks Intl for its offset), and the same local days and
+ * start times recur across thousands of series, so the expander remembers the local calendar of
+ * a window and the instant of each local day + time it has resolved. One expander per run.
  */
-export function expandWeekly(schedule: WeeklySchedule, from: Date, until: Date): Occurrence[] {
-  const [hour, minute] = schedule.startTime.split(':').map(Number) as [number, number];
-  const zone = schedule.timezone;
-  let day = DateTime.fromJSDate(from, { zone }).startOf('day');
-  const last = DateTime.fromJSDate(until, { zone }).startOf('day');
-  const startBound = schedule.startDate ? DateTime.fromISO(schedule.startDate, { zone }) : undefined;
-  const endBound = schedule.endDate ? DateTime.fromISO(schedule.endDate, { zone }) : undefined;
-  const out: Occurrence[] = [];
-  while (day <= last) {
-    const inRange = (!startBound || day >= startBound) && (!endBound || day <= endBound);
-    if (inRange && schedule.days.includes(day.weekday)) {
-      const start = DateTime.fromObject({ year: day.year, month: day.month, day: day.day, hour, minute }, { zone });
-      const startDate = start.toJSDate();
-      if (startDate >= from && startDate < until) {
-        out.push({ start: startDate, end: start.plus({ minutes: schedule.durationMinutes }).toJSDate() });
+export function createScheduleExpander() {
+  const calendars = new Map<string, LocalDay[]>();
+  const instants = new Map<string, number>();
+
+  const calendar = (zone: string, from: Date, until: Date): LocalDay[] => {
+    const key = `${zone}|${from.getTime()}|${until.getTime()}`;
+    let days = calendars.get(key);
+    if (!days) {
+      days = [];
+      let day = DateTime.fromJSDate(from, { zone }).startOf('day');
+      const last = DateTime.fromJSDate(until, { zone }).startOf('day');
+      while (day <= last) {
+        days.push({ year: day.year, month: day.month, day: day.day, weekday: day.weekday, iso: day.toISODate()! });
+        day = day.plus({ days: 1 });
+      }
+      calendars.set(key, days);
+    }
+    return days;
+  };
+
+  const instant = (zone: string, d: LocalDay, hour: number, minute: number): number => {
+    const key = `${zone}|${d.iso}|${hour}|${minute}`;
+    let ms = instants.get(key);
+    if (ms === undefined) {
+      ms = DateTime.fromObject({ year: d.year, month: d.month, day: d.day, hour, minute }, { zone }).toMillis();
+      instants.set(key, ms);
+    }
+    return ms;
+  };
+
+  /**
+   * The occurrences of `schedule` whose start lies in [from, until). Each one is built from the
+   * local date and wall-clock time in the schedule's zone, so a 09:00 class stays at 09:00 local
+   * across the clock change (08:00Z in summer, 09:00Z in winter). As luxon resolves them, a start
+   * in the spring-forward gap moves to the first valid local time, and a start in the repeated
+   * autumn hour takes its second (GMT) occurrence. Durations are elapsed time.
+   */
+  return function expand(schedule: WeeklySchedule, from: Date, until: Date): Occurrence[] {
+    const [hour, minute] = schedule.startTime.split(':').map(Number) as [number, number];
+    const out: Occurrence[] = [];
+    for (const d of calendar(schedule.timezone, from, until)) {
+      if (schedule.startDate && d.iso < schedule.startDate) continue;
+      if (schedule.endDate && d.iso > schedule.endDate) continue;
+      if (!schedule.days.includes(d.weekday)) continue;
+      const start = instant(schedule.timezone, d, hour, minute);
+      if (start >= from.getTime() && start < until.getTime()) {
+        out.push({ start: new Date(start), end: new Date(start + schedule.durationMinutes * 60_000) });
       }
     }
-    day = day.plus({ days: 1 });
-  }
-  return out;
+    return out;
+  };
+}
+
+/** One-off expansion (see createScheduleExpander for the rules). */
+export function expandWeekly(schedule: WeeklySchedule, from: Date, until: Date): Occurrence[] {
+  return createScheduleExpander()(schedule, from, until);
 }
 
 function endTime(startTime: string, minutes: number): string {

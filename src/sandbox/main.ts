@@ -10,6 +10,7 @@ import { applyChurn } from './churn.js';
 import { migrateSandbox, openSandboxDatabase, type SandboxDatabase } from './db/database.js';
 import { ensureDataset } from './generator/generate.js';
 import { createRng } from './generator/prng.js';
+import { rollForward } from './generator/roll-forward.js';
 import { sandboxUrls } from './ids.js';
 
 export interface SandboxHandle {
@@ -37,6 +38,7 @@ export async function startSandbox(config: SandboxConfig, options: StartSandboxO
   );
   const sandboxLog = log.child({ component: 'sandbox' });
   let churnTimer: NodeJS.Timeout | undefined;
+  let rollTimer: NodeJS.Timeout | undefined;
   try {
     await migrateSandbox(database.db);
     const vocab = createVocabularies();
@@ -56,6 +58,17 @@ export async function startSandbox(config: SandboxConfig, options: StartSandboxO
         },
         'sandbox database already holds a data set from other settings; delete its data directory (or database) to regenerate',
       );
+    // Keep the timetable ahead of the clock: on start (data generated days ago) and every 6 hours.
+    const roll = async () => {
+      const rolled = await rollForward(database.db, { now: systemClock.now() });
+      if (rolled.sessionsAdded + rolled.slotsAdded + rolled.sessionsRetired + rolled.slotsRetired > 0)
+        sandboxLog.info(rolled, 'sandbox timetable rolled forward');
+    };
+    if (!generated) await roll();
+    rollTimer = setInterval(() => {
+      roll().catch((err: unknown) => sandboxLog.error({ err }, 'sandbox roll-forward failed'));
+    }, 6 * 3_600_000);
+    rollTimer.unref();
     const app = await buildSandboxApp({
       db: database.db,
       urls: sandboxUrls(config.publicUrl),
@@ -85,12 +98,14 @@ export async function startSandbox(config: SandboxConfig, options: StartSandboxO
       address,
       async close() {
         if (churnTimer) clearInterval(churnTimer);
+        if (rollTimer) clearInterval(rollTimer);
         await app.close();
         await database.close();
       },
     };
   } catch (err) {
     if (churnTimer) clearInterval(churnTimer);
+    if (rollTimer) clearInterval(rollTimer);
     await database.close();
     throw err;
   }

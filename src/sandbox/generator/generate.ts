@@ -451,7 +451,7 @@ function fitsVenue(template: SessionTemplate, venue: Venue): boolean {
 }
 
 /** Local booking windows for slots: weekday peaks, daytime at weekends. */
-function slotTimes(weekday: number, minutes: number): string[] {
+export function slotTimes(weekday: number, minutes: number): string[] {
   const ranges: [number, number][] =
     weekday <= 5
       ? [
@@ -712,6 +712,9 @@ export async function resetIdSequences(db: Kysely<SandboxDB>): Promise<void> {
 
 export interface DatasetInfo {
   seed: number;
+  /** End of the generated period for sessions and for slots (roll-forward moves them on). */
+  sessionsUntil?: string;
+  slotsUntil?: string;
   sessions: number;
   anchor: string;
   generatedAt: string;
@@ -731,7 +734,10 @@ export async function ensureDataset(
   if (existing) return { info: existing.value as DatasetInfo, generated: false };
   const anchor = options.anchor ?? DateTime.fromJSDate(options.now, { zone: TIMEZONE }).startOf('day').toJSDate();
   const counts = await generateDataset(db, vocab, { ...options, anchor });
+  const start = DateTime.fromJSDate(anchor, { zone: TIMEZONE }).startOf('day');
   const info: DatasetInfo = {
+    sessionsUntil: start.plus({ days: options.horizonDays ?? 28 }).toISO()!,
+    slotsUntil: start.plus({ days: options.slotDays ?? 7 }).toISO()!,
     seed: options.seed,
     sessions: options.sessions,
     anchor: anchor.toISOString(),

@@ -83,7 +83,6 @@ export async function createFixtures(
             '@type': 'Terms',
             name: 'Terms and Conditions',
             url: 'https://riverside-leisure.example.org/terms',
-            requiresExplicitConsent: false,
           },
         ],
       }),

@@ -53,10 +53,22 @@ export function orderedItemOf(opportunity: BookableOpportunity, remaining: numbe
   return { ...opportunity.orderedItem, [key]: remaining };
 }
 
-/** `orderedItem` of the seller's organisation as it appears in responses (no JSON-LD context). */
+/**
+ * The seller as it appears in responses (no JSON-LD context). Each of its terms must say whether
+ * the customer has to accept them explicitly (data-models `Terms.requiresExplicitConsent`,
+ * required in booking responses); terms that do not say are taken to need no explicit consent.
+ */
 export function sellerOf(seller: Json): Json {
-  const { '@context': _context, ...rest } = seller;
-  return rest;
+  const { '@context': _context, termsOfService, ...rest } = seller;
+  if (!Array.isArray(termsOfService)) return rest;
+  return {
+    ...rest,
+    termsOfService: termsOfService.map((terms: unknown) =>
+      typeof terms === 'object' && terms !== null && !('requiresExplicitConsent' in terms)
+        ? { ...terms, requiresExplicitConsent: false }
+        : terms,
+    ),
+  };
 }
 
 export interface ResolvedItem {

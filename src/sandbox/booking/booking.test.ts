@@ -130,6 +130,8 @@ describe('C1 and C2', () => {
       totalPaymentDue: { price: 7.5, priceCurrency: 'GBP', openBookingPrepayment: 'https://openactive.io/Required' },
       totalPaymentTax: [{ price: 1.25, rate: 0.2 }],
     });
+    // The seller's terms do not say; responses must (data-models Terms.requiresExplicitConsent).
+    expect(c1.body.seller.termsOfService[0].requiresExplicitConsent).toBe(false);
     const item = c1.body.orderedItem[0];
     expect(item['@id']).toBeUndefined();
     expect(item.orderItemStatus).toBeUndefined();

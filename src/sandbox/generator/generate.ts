@@ -450,16 +450,19 @@ function fitsVenue(template: SessionTemplate, venue: Venue): boolean {
   return venue.kind.hall || venue.kind.pool;
 }
 
-/** Local booking windows for slots: weekday peaks, daytime at weekends. */
+/**
+ * Local booking windows for slots: weekday early and evening peaks, weekend mornings. Kept to the
+ * busy hours so the slot feed stays proportionate (every slot is harvested and validated by a
+ * conformance run).
+ */
 export function slotTimes(weekday: number, minutes: number): string[] {
   const ranges: [number, number][] =
     weekday <= 5
       ? [
-          [7 * 60, 9 * 60],
-          [12 * 60, 14 * 60],
-          [17 * 60, 22 * 60],
+          [7 * 60, 8 * 60],
+          [17 * 60, 21 * 60],
         ]
-      : [[9 * 60, 17 * 60]];
+      : [[9 * 60, 13 * 60]];
   const out: string[] = [];
   for (const [from, to] of ranges)
     for (let t = from; t + minutes <= to; t += minutes)

@@ -32,6 +32,14 @@ export async function openTestSandboxDatabase(): Promise<SandboxDatabase> {
     await close();
     const a = new pg.Client({ connectionString: target.serverUrl });
     await a.connect();
+    // pg's pool.end() resolves before its sockets have closed; forcing the drop at once would
+    // terminate those sessions and surface as an unhandled 57P01 error in the test file. Wait for
+    // them to go (a second at most), then drop.
+    for (let i = 0; i < 50; i += 1) {
+      const r = await a.query('select count(*)::int as n from pg_stat_activity where datname = $1', [name]);
+      if ((r.rows[0] as { n: number }).n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await a.query(`drop database if exists ${name} with (force)`);
     await a.end();
   };

@@ -17,6 +17,7 @@ import { validatorCompiler } from './http/validation.js';
 import { createBrokersService } from './modules/brokers/index.js';
 import { createCustomersService, customersRoutes, ERASE_JOB } from './modules/customers/index.js';
 import { catalogRoutes, createCatalogService, createHarvester, HARVEST_JOB } from './modules/catalog/index.js';
+import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from './modules/search/index.js';
 import { createVocabularies } from './lib/vocabularies.js';
 import { VERSION } from './lib/version.js';
 
@@ -56,7 +57,24 @@ export function buildServices(deps: Deps) {
     policy: 'stately',
     concurrency: deps.config.harvest.concurrency,
   });
-  return { brokers, customers, vocab, catalog, harvester };
+  const projector = createProjector({ database: deps.database, catalog, vocab, clock: deps.clock, log: deps.log });
+  deps.jobs.define(PROJECT_JOB, async () => void (await projector.runOnce({ budgetMs: 20_000 })), {
+    policy: 'stately',
+  });
+  const search = createSearchService({
+    database: deps.database,
+    vocab,
+    clock: deps.clock,
+    publicBaseUrl: deps.config.publicBaseUrl,
+    // DECISIONS §1: the broker's own checkout host, else a path under the public base URL.
+    checkoutBaseUrl: async (auth) => {
+      const broker = await brokers.findBrokerBySlug(auth.brokerSlug);
+      return broker?.checkout_host
+        ? `https://${broker.checkout_host}`
+        : `${deps.config.publicBaseUrl}/checkout/${auth.brokerSlug}`;
+    },
+  });
+  return { brokers, customers, vocab, catalog, harvester, projector, search };
 }
 
 export type Services = ReturnType<typeof buildServices>;
@@ -185,6 +203,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
   await app.register(customersRoutes(services.customers));
   await app.register(catalogRoutes(services.catalog));
+  await app.register(searchRoutes(services.search));
 
   return app;
 }

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from './config.js';
 import { migrateToLatest } from './db/migrate.js';
 import { closeDeps, createDeps } from './deps.js';
 import { createHarvestScheduler } from './modules/catalog/index.js';
+import { createProjectionScheduler } from './modules/search/index.js';
 import { startSandbox, type SandboxHandle } from './sandbox/main.js';
 
 /** Starts the platform: migrate, seed the demo broker, listen, run background jobs. */
@@ -69,9 +70,11 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     }
   }
   const scheduler = createHarvestScheduler({ harvester: services.harvester, jobs: deps.jobs, log: deps.log });
+  const projection = createProjectionScheduler({ projector: services.projector, jobs: deps.jobs, log: deps.log });
   if (config.jobs.enabled) {
     await deps.jobs.startWorkers();
     if (config.harvest.enabled) scheduler.start();
+    projection.start();
   }
 
   const lines = [
@@ -101,6 +104,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     timer.unref();
     try {
       scheduler.stop();
+      projection.stop();
       await app.close();
       for (const s of sandboxes) await s.handle.close();
       await closeDeps(deps);

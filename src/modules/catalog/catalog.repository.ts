@@ -277,3 +277,35 @@ export function findEntity(db: Executor, publisherId: number, oaId: string) {
 export function listChangesAfter(db: Executor, afterSeq: number, limit: number) {
   return db.selectFrom('catalog_changes').selectAll().where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
 }
+
+// ---- reads for the read models (search, firehose) -------------------------------------------
+
+export function findEntitiesByOaIds(db: Executor, publisherId: number, oaIds: string[]) {
+  if (oaIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('catalog_entities')
+    .selectAll()
+    .where('publisher_id', '=', publisherId)
+    .where('oa_id', 'in', oaIds)
+    .execute();
+}
+
+/** Children of the given parents; occurrences that started before `startsFrom` are left out. */
+export function listChildEntities(db: Executor, publisherId: number, parentOaIds: string[], startsFrom?: Date) {
+  if (parentOaIds.length === 0) return Promise.resolve([]);
+  let q = db
+    .selectFrom('catalog_entities')
+    .selectAll()
+    .where('publisher_id', '=', publisherId)
+    .where('parent_oa_id', 'in', parentOaIds);
+  if (startsFrom) q = q.where((eb) => eb.or([eb('start_date', 'is', null), eb('start_date', '>=', startsFrom)]));
+  return q.execute();
+}
+
+export async function findLatestChangeSeq(db: Executor): Promise<number> {
+  const row = await db
+    .selectFrom('catalog_changes')
+    .select((eb) => eb.fn.max('seq').as('seq'))
+    .executeTakeFirst();
+  return row?.seq === null || row?.seq === undefined ? 0 : Number(row.seq);
+}

@@ -195,6 +195,14 @@ export function createCatalogService({
 
     countEntitiesByType: (publisherId: number) => repo.countEntitiesByType(db, publisherId),
     findEntity: (publisherId: number, oaId: string) => repo.findEntity(db, publisherId, oaId),
+
+    // Reads for the read models that follow the catalog (search, firehose): the change outbox
+    // in order, and entities by key or by parent.
+    listChangesAfter: (afterSeq: number, limit: number) => repo.listChangesAfter(db, afterSeq, limit),
+    latestChangeSeq: () => repo.findLatestChangeSeq(db),
+    findEntities: (publisherId: number, oaIds: string[]) => repo.findEntitiesByOaIds(db, publisherId, oaIds),
+    listChildEntities: (publisherId: number, parentOaIds: string[], startsFrom?: Date) =>
+      repo.listChildEntities(db, publisherId, parentOaIds, startsFrom),
   };
 }
 

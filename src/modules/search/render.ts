@@ -1,0 +1,307 @@
+import { aggregateOffer } from './projection.js';
+import { pageUrl, type Paging } from './query.js';
+import type { OccurrenceRow, SeriesRow } from './search.repository.js';
+
+/*
+ * Read-model rows → the documented JSON-LD shapes (imin §3.1.3–3.1.4, §3.8, §4.4, §5.2). Docs
+ * were prepared at projection time; here only what depends on the request is added: ids built
+ * from the public base URL, distances, bookability "now" and the calling broker's checkout URL.
+ */
+
+type Obj = Record<string, unknown>;
+
+export const SEARCH_CONTEXT = ['https://openactive.io/', 'https://schema.imin.co/', 'https://openactive.io/ns-beta'];
+
+export interface RenderContext {
+  base: string;
+  now: Date;
+  /** The calling broker's checkoutBaseUrl (DECISIONS §1). */
+  checkoutBase: string;
+}
+
+export const eventsApi = (base: string) => `${base}/events-api/v2`;
+export const facilitiesApi = (base: string) => `${base}/facilities-api/v2`;
+export const placesApi = (base: string) => `${base}/places-api/v1`;
+
+export const eventSeriesId = (base: string, identifier: string) => `${eventsApi(base)}/event-series/${identifier}`;
+export const facilityUseId = (base: string, identifier: string) => `${facilitiesApi(base)}/facility-uses/${identifier}`;
+export const occurrenceId = (base: string, kind: string, oaId: string) =>
+  kind === 'Slot'
+    ? `${facilitiesApi(base)}/slots/${encodeURIComponent(oaId)}`
+    : `${eventsApi(base)}/scheduled-sessions/${encodeURIComponent(oaId)}`;
+
+const distance = (km: number) => ({
+  type: 'QuantitativeValue',
+  value: Math.round(km * 1000) / 1000,
+  unitCode: 'KMT',
+});
+
+/**
+ * Bookable now (imin-booking §1.5): the occurrence and its offers allow booking, it is scheduled,
+ * has space, has not started, and `now` is inside the window its offers give.
+ */
+export function isBookable(o: OccurrenceRow, now: Date): boolean {
+  if (!o.bookable || o.status !== 'EventScheduled') return false;
+  if (o.remaining !== null && o.remaining <= 0) return false;
+  const start = o.start_at.getTime();
+  const t = now.getTime();
+  if (start <= t) return false;
+  if (o.book_from_s !== null && t < start - o.book_from_s * 1000) return false;
+  if (o.book_until_s !== null && t > start - o.book_until_s * 1000) return false;
+  return true;
+}
+
+export function renderOccurrence(o: OccurrenceRow, ctx: RenderContext, extra: Obj = {}): Obj {
+  const { type, ...rest } = o.doc.summary;
+  const template = isBookable(o, ctx.now)
+    ? `${ctx.checkoutBase}/v1/${o.kind === 'Slot' ? 'slots' : 'scheduled-sessions'}/${encodeURIComponent(o.oa_id)}`
+    : undefined;
+  return {
+    type,
+    id: occurrenceId(ctx.base, o.kind, o.oa_id),
+    ...rest,
+    ...extra,
+    ...(template ? { 'imin:checkoutUrlTemplate': template } : {}),
+  };
+}
+
+/** The series' place, as shown inline: with its summary reference id and the distance. */
+function placeFor(row: SeriesRow, itemId: string): Obj | undefined {
+  const place = row.doc.place;
+  if (!place) return undefined;
+  const { key, geo, ...rest } = place;
+  return {
+    ...rest,
+    id: `${itemId}#/imin:locationSummary/${key}`,
+    ...(geo
+      ? {
+          geo: {
+            ...(geo as Obj),
+            ...(row.dist !== null ? { 'imin:distanceFromGeoQueryCenter': distance(row.dist) } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+const priceBounds = (part: Obj) => {
+  const low = (part.lowPrice ?? part.price) as number;
+  const high = (part.highPrice ?? part.price) as number;
+  return { low, high };
+};
+
+function mergePart(parts: Obj[]): Obj | undefined {
+  if (parts.length === 0) return undefined;
+  if (parts.length === 1) return parts[0];
+  const low = Math.min(...parts.map((p) => priceBounds(p).low));
+  const high = Math.max(...parts.map((p) => priceBounds(p).high));
+  const currency = parts.map((p) => p.priceCurrency).find((c) => typeof c === 'string');
+  const windows = [...new Set(parts.map((p) => p.validFromBeforeStartDate))];
+  return {
+    type: 'AggregateOffer',
+    ...(low === high ? { price: low } : { lowPrice: low, highPrice: high }),
+    ...(currency ? { priceCurrency: currency } : {}),
+    'imin:membershipRequired': parts.every((p) => p['imin:membershipRequired'] === true),
+    ...(windows.length === 1 && windows[0] ? { validFromBeforeStartDate: windows[0] } : {}),
+  };
+}
+
+/** One `imin:aggregateOffer` over several series (an EventSeries at many venues). */
+export function mergeAggregates(aggregates: (Obj | null)[]): Obj | undefined {
+  const present = aggregates.filter((a): a is Obj => a !== null);
+  if (present.length === 0) return undefined;
+  if (present.length === 1) return present[0];
+  const adult = mergePart(present.map((a) => a.publicAdult).filter((p): p is Obj => p !== undefined));
+  const junior = mergePart(present.map((a) => a.publicJunior).filter((p): p is Obj => p !== undefined));
+  return {
+    type: 'imin:AggregateOffer',
+    ...(adult ? { publicAdult: adult } : {}),
+    ...(junior ? { publicJunior: junior } : {}),
+  };
+}
+
+export const dataSource = (publisherId: number) => ({ type: 'WebAPI', identifier: String(publisherId) });
+
+/**
+ * An EventSeries (imin §3.1.4): the search summary, or with `byId` the full form (`@context`,
+ * offers and provider properties on each SessionSeries, locations by reference).
+ */
+export function renderEventSeries(
+  identifier: string,
+  members: { series: SeriesRow; occurrences: OccurrenceRow[] }[],
+  ctx: RenderContext,
+  byId: boolean,
+): Obj {
+  const head = members[0]!.series;
+  const id = eventSeriesId(ctx.base, identifier);
+  const places = new Map<string, Obj>();
+  for (const m of members) {
+    const p = placeFor(m.series, id);
+    if (p && m.series.doc.place && !places.has(m.series.doc.place.key)) places.set(m.series.doc.place.key, p);
+  }
+  return {
+    ...(byId ? { '@context': SEARCH_CONTEXT } : {}),
+    type: 'EventSeries',
+    id,
+    identifier,
+    ...head.doc.event,
+    'imin:aggregateOffer': mergeAggregates(members.map((m) => m.series.doc.aggregate)),
+    'imin:dataSource': dataSource(head.publisher_id),
+    ...(places.size ? { 'imin:locationSummary': [...places.values()] } : {}),
+    subEvent: members.map(({ series, occurrences }) => {
+      // The location is inline and carries the id of its `imin:locationSummary` entry, so
+      // clients that resolve the reference (as imin's By-ID form requires) and clients that
+      // read it in place (as its search summaries allow) both work.
+      const location = placeFor(series, id);
+      return {
+        ...series.doc.series,
+        ...(byId ? series.doc.detail : {}),
+        ...(location ? { location } : {}),
+        ...(occurrences.length ? { subEvent: occurrences.map((o) => renderOccurrence(o, ctx)) } : {}),
+      };
+    }),
+  };
+}
+
+/** A ScheduledSession By-ID: the occurrence with its SessionSeries (inheritance resolved). */
+export function renderScheduledSession(o: OccurrenceRow, series: SeriesRow, ctx: RenderContext): Obj {
+  const id = occurrenceId(ctx.base, o.kind, o.oa_id);
+  const place = placeFor(series, id);
+  return {
+    '@context': SEARCH_CONTEXT,
+    ...renderOccurrence(o, ctx),
+    superEvent: {
+      ...series.doc.event,
+      ...series.doc.series,
+      ...series.doc.detail,
+      ...(series.doc.aggregate ? { 'imin:aggregateOffer': series.doc.aggregate } : {}),
+      ...(place ? { location: place } : {}),
+      superEvent: {
+        type: 'EventSeries',
+        id: eventSeriesId(ctx.base, series.identifier),
+        identifier: series.identifier,
+        ...series.doc.event,
+      },
+    },
+  };
+}
+
+function slotAggregate(slots: OccurrenceRow[]): Obj | undefined {
+  for (const s of slots) {
+    const a = s.doc.offers ? aggregateOffer(s.doc.offers) : null;
+    if (a) return a;
+  }
+  return undefined;
+}
+
+/**
+ * A FacilityUse (imin §4.4): `event` holds Slots, or IndividualFacilityUses each holding theirs.
+ * `owners` are the series the slots hang from (the FacilityUse itself or its
+ * IndividualFacilityUses); `undefined` slots = a discovery result (no `event`).
+ */
+export function renderFacilityUse(
+  facility: SeriesRow,
+  owners: SeriesRow[],
+  slots: OccurrenceRow[] | undefined,
+  priceSlots: OccurrenceRow[],
+  ctx: RenderContext,
+  byId: boolean,
+): Obj {
+  const id = facilityUseId(ctx.base, facility.identifier);
+  const place = placeFor(facility, id);
+  let event: Obj[] | undefined;
+  if (slots) {
+    event = [];
+    const byOwner = new Map<number, OccurrenceRow[]>();
+    for (const s of slots) byOwner.set(s.series_id, [...(byOwner.get(s.series_id) ?? []), s]);
+    for (const s of byOwner.get(facility.id) ?? []) event.push(renderSlot(s, ctx));
+    for (const owner of owners) {
+      if (owner.id === facility.id) continue;
+      const own = byOwner.get(owner.id);
+      if (!own?.length) continue;
+      event.push({ ...owner.doc.series, event: own.map((s) => renderSlot(s, ctx)) });
+    }
+  }
+  return {
+    ...(byId ? { '@context': SEARCH_CONTEXT } : {}),
+    type: 'FacilityUse',
+    id,
+    identifier: facility.identifier,
+    ...facility.doc.event,
+    ...(byId ? facility.doc.detail : {}),
+    'imin:aggregateOffer': facility.doc.aggregate ?? slotAggregate([...(slots ?? []), ...priceSlots]),
+    'imin:dataSource': dataSource(facility.publisher_id),
+    ...(place ? { location: place } : {}),
+    ...(event?.length ? { event } : {}),
+  };
+}
+
+function renderSlot(s: OccurrenceRow, ctx: RenderContext): Obj {
+  return renderOccurrence(s, ctx);
+}
+
+/** A Slot By-ID (imin §4.3.2), with the facility it belongs to. */
+export function renderSlotById(s: OccurrenceRow, owner: SeriesRow, facility: SeriesRow, ctx: RenderContext): Obj {
+  const fu = {
+    type: 'FacilityUse',
+    id: facilityUseId(ctx.base, facility.identifier),
+    identifier: facility.identifier,
+    ...facility.doc.event,
+    ...(placeFor(facility, facilityUseId(ctx.base, facility.identifier))
+      ? { location: placeFor(facility, facilityUseId(ctx.base, facility.identifier)) }
+      : {}),
+  };
+  const offers = s.doc.offers ?? (owner.doc.detail.offers as Obj[] | undefined) ?? facility.doc.detail.offers;
+  return {
+    '@context': SEARCH_CONTEXT,
+    ...renderOccurrence(s, ctx, offers ? { offers } : {}),
+    facilityUse: owner.id === facility.id ? fu : { ...owner.doc.series, aggregateFacilityUse: fu },
+  };
+}
+
+/** A Place for map pins (imin §3.8) or the Places API (§5). */
+export function renderPlace(row: SeriesRow, dist: number | null, extra: Obj): Obj {
+  const place = row.doc.place!;
+  const { key: _key, geo, ...rest } = place;
+  return {
+    ...rest,
+    ...(geo
+      ? {
+          geo: { ...(geo as Obj), ...(dist !== null ? { 'imin:distanceFromGeoQueryCenter': distance(dist) } : {}) },
+        }
+      : {}),
+    ...extra,
+  };
+}
+
+/** The paged envelope every search answers with (imin §3.1.3, §5.2; DECISIONS §6 `view`). */
+export function collection(
+  requestUrl: string,
+  endpoint: string,
+  canonical: [string, string][],
+  paging: Paging,
+  total: number,
+  items: Obj[],
+): Obj {
+  const totalPages = Math.max(1, Math.ceil(total / paging.limit));
+  const url = (page: number | '{page}') => pageUrl(endpoint, canonical, page);
+  return {
+    '@context': SEARCH_CONTEXT,
+    id: requestUrl,
+    type: 'imin:RestrictedCollection',
+    'imin:totalItems': total,
+    view: {
+      id: url(paging.page),
+      type: 'PartialCollectionView',
+      first: url(1),
+      last: url(totalPages),
+      ...(paging.page < totalPages ? { next: url(paging.page + 1) } : {}),
+      ...(paging.page > 1 ? { previous: url(Math.min(paging.page - 1, totalPages)) } : {}),
+      urlTemplate: url('{page}'),
+      'imin:currentPage': paging.page,
+      'imin:itemsPerPage': paging.limit,
+      'imin:totalPages': totalPages,
+    },
+    'imin:item': items,
+  };
+}

@@ -1,0 +1,341 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { Geo, OccurrenceFilters, SeriesFilters } from './query.js';
+import type { OccurrenceDoc, SearchExecutor, SeriesDoc } from './search.tables.js';
+
+/*
+ * The search queries. Series filters become one WHERE over `search_series s`, occurrence
+ * filters one over `search_occurrences o`. Geo: a latitude/longitude box the btree can use,
+ * then the haversine distance (plain SQL maths, so PGlite and Postgres alike).
+ */
+
+const EARTH_DIAMETER_KM = 12742.0176;
+/** A little under the true 111.19 km, so the box always contains the circle. */
+const BOX_KM_PER_DEGREE = 110;
+/** Counts stop here; imin's `imin:totalItems` may be approximate for large sets (§1.4). */
+export const COUNT_CAP = 10_000;
+/** Sessions listed per SessionSeries in a grouped (discovery) result. */
+export const OCCURRENCES_PER_SERIES = 100;
+
+const SEARCH_EXCLUDED_STATUSES = ['EventCancelled', 'EventPostponed'];
+
+type Sql = RawBuilder<unknown>;
+const and = (parts: Sql[]): Sql => (parts.length ? sql.join(parts, sql` and `) : sql`true`);
+const textArray = (values: string[]) => sql`${values}::text[]`;
+
+export function distanceSql(geo: Geo | null): Sql {
+  if (!geo) return sql`null::float8`;
+  return sql`(${EARTH_DIAMETER_KM}::float8 * asin(sqrt(least(1::float8,
+    power(sin(radians(s.latitude - ${geo.lat}::float8) / 2), 2)
+    + cos(radians(${geo.lat}::float8)) * cos(radians(s.latitude))
+      * power(sin(radians(s.longitude - ${geo.lng}::float8) / 2), 2)))))`;
+}
+
+function withinRadius(geo: Geo): Sql {
+  const dLat = geo.radiusKm / BOX_KM_PER_DEGREE;
+  const parts = [sql`s.latitude between ${geo.lat - dLat}::float8 and ${geo.lat + dLat}::float8`];
+  const cos = Math.cos((Math.max(Math.abs(geo.lat - dLat), Math.abs(geo.lat + dLat)) * Math.PI) / 180);
+  const dLng = cos > 0.01 ? geo.radiusKm / (BOX_KM_PER_DEGREE * cos) : 360;
+  // Near the poles or across the antimeridian the box is no help: the distance alone decides.
+  if (dLng < 180 && geo.lng - dLng >= -180 && geo.lng + dLng <= 180) {
+    parts.push(sql`s.longitude between ${geo.lng - dLng}::float8 and ${geo.lng + dLng}::float8`);
+  }
+  parts.push(sql`${distanceSql(geo)} <= ${geo.radiusKm}::float8`);
+  return and(parts);
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export function seriesWhere(f: SeriesFilters): Sql {
+  const w: Sql[] = [sql`s.kind = any(${textArray(f.kinds)})`];
+  if (f.kinds.includes('SessionSeries')) {
+    if (f.virtual) {
+      w.push(sql`s.attendance in ('online', 'mixed')`);
+      // An online series with a place still answers a geo search only from near that place.
+      if (f.geo) w.push(sql`(s.latitude is null or (${withinRadius(f.geo)}))`);
+    } else {
+      w.push(sql`s.attendance <> 'online'`);
+    }
+  }
+  if (!f.virtual && f.geo) w.push(withinRadius(f.geo));
+  for (const group of f.activityMatch) w.push(sql`s.activity_match_ids && ${textArray(group)}`);
+  if (f.schemes) w.push(sql`s.activity_schemes && ${textArray(f.schemes)}`);
+  // Ages (imin §3.7.2), defaults already applied: no maximum = open upper bound.
+  if (f.ageInclude) {
+    w.push(sql`s.age_min <= ${f.ageInclude.min}::int and (s.age_max is null or s.age_max >= ${f.ageInclude.max}::int)`);
+  }
+  if (f.ageMinGte !== null) w.push(sql`s.age_min >= ${f.ageMinGte}::int`);
+  if (f.ageMaxLte !== null) w.push(sql`s.age_max <= ${f.ageMaxLte}::int`);
+  if (f.genders) w.push(sql`s.gender = any(${textArray(f.genders)})`);
+  if (f.levels) w.push(sql`s.levels && ${textArray(f.levels)}`);
+  if (f.priceGte !== null) w.push(sql`s.adult_price >= ${f.priceGte}::float8`);
+  if (f.priceLte !== null) w.push(sql`s.adult_price <= ${f.priceLte}::float8`);
+  if (f.memberAdult !== null) w.push(sql`s.adult_member = ${f.memberAdult}::boolean`);
+  if (f.memberJunior !== null) w.push(sql`s.junior_member = ${f.memberJunior}::boolean`);
+  if (f.accessibility) w.push(sql`s.accessibility_ids && ${textArray(f.accessibility)}`);
+  if (f.wheelchair !== null) w.push(sql`s.wheelchair = ${f.wheelchair}::boolean`);
+  if (f.amenities) w.push(sql`s.amenities && ${textArray(f.amenities)}`);
+  if (f.organizerIds) w.push(sql`s.organizer_id = any(${textArray(f.organizerIds)})`);
+  if (f.organizerName) w.push(sql`s.organizer_name ilike ${`%${escapeLike(f.organizerName)}%`}`);
+  if (f.hfs === 'exclude') w.push(sql`not s.hfs`);
+  if (f.hfs === 'only') w.push(sql`s.hfs`);
+  if (f.providerIds) w.push(sql`s.publisher_id = any(${f.providerIds}::int[])`);
+  if (f.facilityTypes) w.push(sql`s.facility_type_ids && ${textArray(f.facilityTypes)}`);
+  if (f.placeClasses) w.push(sql`s.place_class = any(${textArray(f.placeClasses)})`);
+  return and(w);
+}
+
+export function occurrenceWhere(f: OccurrenceFilters): Sql {
+  const w: Sql[] = [
+    sql`o.start_at >= ${f.from}`,
+    sql`o.start_at <= ${f.to}`,
+    sql`o.status <> all(${textArray(SEARCH_EXCLUDED_STATUSES)})`,
+  ];
+  if (f.minuteGte !== null) w.push(sql`o.local_minute >= ${f.minuteGte}::int`);
+  if (f.minuteLte !== null) w.push(sql`o.local_minute <= ${f.minuteLte}::int`);
+  if (f.days) w.push(sql`o.iso_dow = any(${f.days}::int[])`);
+  return and(w);
+}
+
+const hasOccurrence = (occ: OccurrenceFilters) =>
+  sql`exists (select 1 from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)})`;
+
+export interface SeriesRow {
+  id: number;
+  publisher_id: number;
+  oa_id: string;
+  kind: string;
+  identifier: string;
+  group_oa_id: string;
+  place_key: string | null;
+  activity_ids: string[];
+  dist: number | null;
+  doc: SeriesDoc;
+}
+
+export interface OccurrenceRow {
+  id: number;
+  oa_id: string;
+  series_id: number;
+  kind: string;
+  start_at: Date;
+  remaining: number | null;
+  status: string;
+  bookable: boolean;
+  book_from_s: number | null;
+  book_until_s: number | null;
+  doc: OccurrenceDoc;
+}
+
+const SERIES_COLUMNS = sql`s.id, s.publisher_id, s.oa_id, s.kind, s.identifier, s.group_oa_id, s.place_key, s.activity_ids, s.doc`;
+const OCCURRENCE_COLUMNS = sql`o.id, o.oa_id, o.series_id, o.kind, o.start_at, o.remaining, o.status, o.bookable, o.book_from_s, o.book_until_s, o.doc`;
+
+const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+const normSeries = (r: SeriesRow): SeriesRow => ({ ...r, id: Number(r.id), dist: num(r.dist) });
+const normOccurrence = (r: OccurrenceRow): OccurrenceRow => ({
+  ...r,
+  id: Number(r.id),
+  series_id: Number(r.series_id),
+  start_at: new Date(r.start_at),
+});
+
+async function count(db: SearchExecutor, inner: Sql): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from (${inner} limit ${COUNT_CAP}) counted`.execute(db);
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+// ---- upcoming-sessions: one item per occurrence -------------------------------------------
+
+export async function searchOccurrences(
+  db: SearchExecutor,
+  series: SeriesFilters,
+  occ: OccurrenceFilters,
+  limit: number,
+  offset: number,
+) {
+  const from = sql`from search_occurrences o join search_series s on s.id = o.series_id
+    where ${occurrenceWhere(occ)} and ${seriesWhere(series)}`;
+  const [page, total] = await Promise.all([
+    sql<{ occurrence_id: number; series_id: number; dist: number | null }>`
+      select o.id as occurrence_id, s.id as series_id, ${distanceSql(series.geo)} as dist
+      ${from} order by o.start_at, o.id limit ${limit} offset ${offset}`.execute(db),
+    count(db, sql`select 1 ${from}`),
+  ]);
+  return {
+    total,
+    rows: page.rows.map((r) => ({
+      occurrenceId: Number(r.occurrence_id),
+      seriesId: Number(r.series_id),
+      dist: num(r.dist),
+    })),
+  };
+}
+
+// ---- grouped searches: one item per EventSeries / FacilityUse -----------------------------
+
+export type GroupOrder = 'distance' | 'price-asc' | 'price-desc' | 'first-start';
+
+export async function searchGroups(
+  db: SearchExecutor,
+  series: SeriesFilters,
+  occ: OccurrenceFilters,
+  order: GroupOrder,
+  limit: number,
+  offset: number,
+) {
+  const orderBy =
+    order === 'price-asc'
+      ? sql`low asc nulls last, dist asc nulls last, identifier`
+      : order === 'price-desc'
+        ? sql`high desc nulls last, dist asc nulls last, identifier`
+        : order === 'first-start'
+          ? sql`first_start, dist asc nulls last, identifier`
+          : sql`dist asc nulls last, identifier`;
+  // Facilities' upcoming-slots orders FacilityUses by their first matching slot.
+  const matched =
+    order === 'first-start'
+      ? sql`select s.identifier, ${distanceSql(series.geo)} as dist, s.adult_price,
+            (select min(o.start_at) from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)}) as first_start
+          from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}`
+      : sql`select s.identifier, ${distanceSql(series.geo)} as dist, s.adult_price, null::timestamptz as first_start
+          from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}`;
+  const [page, total] = await Promise.all([
+    sql<{ identifier: string }>`
+      with m as (${matched})
+      select identifier, min(dist) as dist, min(adult_price) as low, max(adult_price) as high, min(first_start) as first_start
+      from m group by identifier order by ${orderBy} limit ${limit} offset ${offset}`.execute(db),
+    count(
+      db,
+      sql`select distinct s.identifier from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}`,
+    ),
+  ]);
+  return { total, identifiers: page.rows.map((r) => r.identifier) };
+}
+
+/** The series of the given groups that match the filters, nearest first. */
+export async function findMatchingSeries(
+  db: SearchExecutor,
+  identifiers: string[],
+  series: SeriesFilters,
+  occ: OccurrenceFilters | null,
+): Promise<SeriesRow[]> {
+  if (identifiers.length === 0) return [];
+  const r = await sql<SeriesRow>`
+    select ${SERIES_COLUMNS}, ${distanceSql(series.geo)} as dist from search_series s
+    where s.identifier = any(${textArray(identifiers)}) and ${seriesWhere(series)}
+      ${occ ? sql`and ${hasOccurrence(occ)}` : sql``}
+    order by dist asc nulls last, s.id`.execute(db);
+  return r.rows.map(normSeries);
+}
+
+/** Matching occurrences of the given series, earliest first, at most `perSeries` each. */
+export async function findOccurrencesOfSeries(
+  db: SearchExecutor,
+  seriesIds: number[],
+  occ: OccurrenceFilters,
+  perSeries: number,
+  options: { searchable: boolean } = { searchable: true },
+): Promise<OccurrenceRow[]> {
+  if (seriesIds.length === 0) return [];
+  const where = options.searchable ? occurrenceWhere(occ) : sql`o.start_at >= ${occ.from} and o.start_at <= ${occ.to}`;
+  const r = await sql<OccurrenceRow>`
+    select * from (
+      select ${OCCURRENCE_COLUMNS}, row_number() over (partition by o.series_id order by o.start_at, o.id) as rn
+      from search_occurrences o where o.series_id = any(${seriesIds}::bigint[]) and ${where}
+    ) x where rn <= ${perSeries} order by start_at, id`.execute(db);
+  return r.rows.map(normOccurrence);
+}
+
+export async function findSeriesByIds(db: SearchExecutor, ids: number[], geo: Geo | null): Promise<SeriesRow[]> {
+  if (ids.length === 0) return [];
+  const r = await sql<SeriesRow>`select ${SERIES_COLUMNS}, ${distanceSql(geo)} as dist from search_series s
+    where s.id = any(${ids}::bigint[])`.execute(db);
+  return r.rows.map(normSeries);
+}
+
+export async function findOccurrencesByIds(db: SearchExecutor, ids: number[]): Promise<OccurrenceRow[]> {
+  if (ids.length === 0) return [];
+  const r = await sql<OccurrenceRow>`select ${OCCURRENCE_COLUMNS} from search_occurrences o
+    where o.id = any(${ids}::bigint[])`.execute(db);
+  return r.rows.map(normOccurrence);
+}
+
+/** Every series of a group (By-ID), whatever the filters. */
+export async function findGroupSeries(db: SearchExecutor, identifier: string, kinds: string[], geo: Geo | null) {
+  const r = await sql<SeriesRow>`select ${SERIES_COLUMNS}, ${distanceSql(geo)} as dist from search_series s
+    where s.identifier = ${identifier} and s.kind = any(${textArray(kinds)}) order by s.id`.execute(db);
+  return r.rows.map(normSeries);
+}
+
+/** The FacilityUse rows heading the given groups. */
+export async function findFacilityUses(db: SearchExecutor, identifiers: string[], geo: Geo | null) {
+  if (identifiers.length === 0) return [];
+  const r = await sql<SeriesRow>`select ${SERIES_COLUMNS}, ${distanceSql(geo)} as dist from search_series s
+    where s.identifier = any(${textArray(identifiers)}) and s.kind = 'FacilityUse'`.execute(db);
+  return r.rows.map(normSeries);
+}
+
+export async function hasFutureOccurrence(db: SearchExecutor, seriesIds: number[], now: Date): Promise<boolean> {
+  if (seriesIds.length === 0) return false;
+  const r = await sql`select 1 from search_occurrences o
+    where o.series_id = any(${seriesIds}::bigint[]) and o.start_at >= ${now} limit 1`.execute(db);
+  return r.rows.length > 0;
+}
+
+/** An occurrence (By-ID) with its series; past ones are archived (imin §1.4). */
+export async function findOccurrenceByOaId(db: SearchExecutor, kind: string, oaId: string, now: Date) {
+  const r = await sql<OccurrenceRow>`select ${OCCURRENCE_COLUMNS} from search_occurrences o
+    where o.oa_id = ${oaId} and o.kind = ${kind} and o.start_at >= ${now} order by o.id limit 1`.execute(db);
+  return r.rows[0] ? normOccurrence(r.rows[0]) : null;
+}
+
+/** The first upcoming occurrence of each series (prices for results listed without slots). */
+export async function findNextOccurrences(db: SearchExecutor, seriesIds: number[], occ: OccurrenceFilters) {
+  return findOccurrencesOfSeries(db, seriesIds, occ, 1);
+}
+
+// ---- places: one item per location ----------------------------------------------------------
+
+export async function searchPlaces(
+  db: SearchExecutor,
+  series: SeriesFilters,
+  occ: OccurrenceFilters,
+  limit: number,
+  offset: number,
+) {
+  const matched = sql`select s.id, s.place_key, s.identifier, ${distanceSql(series.geo)} as dist
+    from search_series s where ${seriesWhere(series)} and s.place_key is not null and ${hasOccurrence(occ)}`;
+  const [page, total] = await Promise.all([
+    sql<{ place_key: string; dist: number | null; groups: number; representative: number }>`
+      with m as (${matched})
+      select place_key, min(dist) as dist, count(distinct identifier)::int as groups, min(id) as representative
+      from m group by place_key order by dist asc nulls last, place_key limit ${limit} offset ${offset}`.execute(db),
+    count(
+      db,
+      sql`select distinct s.place_key from search_series s
+        where ${seriesWhere(series)} and s.place_key is not null and ${hasOccurrence(occ)}`,
+    ),
+  ]);
+  return {
+    total,
+    rows: page.rows.map((r) => ({
+      placeKey: r.place_key,
+      dist: num(r.dist),
+      groups: Number(r.groups),
+      representative: Number(r.representative),
+    })),
+  };
+}
+
+/** Activities of the matching series at the given places. */
+export async function findPlaceActivities(
+  db: SearchExecutor,
+  placeKeys: string[],
+  series: SeriesFilters,
+  occ: OccurrenceFilters,
+) {
+  if (placeKeys.length === 0) return [];
+  const r = await sql<{ place_key: string; activity_ids: string[] }>`
+    select s.place_key, s.activity_ids from search_series s
+    where s.place_key = any(${textArray(placeKeys)}) and ${seriesWhere(series)} and ${hasOccurrence(occ)}`.execute(db);
+  return r.rows;
+}

@@ -467,13 +467,21 @@ export function buildSeriesRow(
       attendeeInstructions: toOutput(inherited('attendeeInstructions')),
       category: toOutput(inherited('category')),
     };
+    // An IndividualFacilityUse is listed inside its FacilityUse (imin §4.4), so it carries
+    // what identifies it and what it inherits, but not the shared location.
     series = {
       type: kind,
       id: entity.oa_id,
       identifier: toOutput(d.identifier) ?? entity.oa_id,
       name: str(d.name) ?? undefined,
-      url: str(d.url) ?? undefined,
-      facilityType: toOutput(d.facilityType),
+      url: str(d.url) ?? str(p.url) ?? undefined,
+      ...(kind === 'IndividualFacilityUse'
+        ? {
+            activity: activity.length ? activity : undefined,
+            facilityType: toOutput(inherited('facilityType')),
+            provider: organizerSummary(organizer),
+          }
+        : {}),
     };
     detail = { offers: toOutput(offers), provider: outObj(organizer), ...extensions(d) };
   }
@@ -569,6 +577,7 @@ export function buildOccurrenceRow(
     type: entity.type,
     identifier: entity.oa_id,
     url: str(d.url) ?? undefined,
+    facilityUse: slot ? (entity.parent_oa_id ?? undefined) : undefined,
     startDate: isoInstant(start),
     endDate: end ? isoInstant(end) : undefined,
     duration: str(d.duration) ?? (end ? isoDuration(end.getTime() - start.getTime()) : undefined),
@@ -581,7 +590,9 @@ export function buildOccurrenceRow(
         }),
   };
   const doc: OccurrenceDoc = { summary: toOutput(summary) as Obj };
-  if (slot && own.length) doc.offers = toOutput(own) as Obj[];
+  // A Slot is booked with its own offers, or its FacilityUse's (imin-booking §1.3): they are
+  // listed with it. A ScheduledSession's stay on its SessionSeries.
+  if (slot && offers.length) doc.offers = toOutput(offers) as Obj[];
   return {
     publisher_id: publisherId,
     oa_id: entity.oa_id,

@@ -60,6 +60,7 @@ export function renderOccurrence(o: OccurrenceRow, ctx: RenderContext, extra: Ob
     type,
     id: occurrenceId(ctx.base, o.kind, o.oa_id),
     ...rest,
+    ...(o.kind === 'Slot' && o.doc.offers ? { offers: o.doc.offers } : {}),
     ...extra,
     ...(template ? { 'imin:checkoutUrlTemplate': template } : {}),
   };
@@ -251,10 +252,9 @@ export function renderSlotById(s: OccurrenceRow, owner: SeriesRow, facility: Ser
       ? { location: placeFor(facility, facilityUseId(ctx.base, facility.identifier)) }
       : {}),
   };
-  const offers = s.doc.offers ?? (owner.doc.detail.offers as Obj[] | undefined) ?? facility.doc.detail.offers;
   return {
     '@context': SEARCH_CONTEXT,
-    ...renderOccurrence(s, ctx, offers ? { offers } : {}),
+    ...renderOccurrence(s, ctx),
     facilityUse: owner.id === facility.id ? fu : { ...owner.doc.series, aggregateFacilityUse: fu },
   };
 }

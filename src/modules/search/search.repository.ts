@@ -30,15 +30,23 @@ export function distanceSql(geo: Geo | null): Sql {
       * power(sin(radians(s.longitude - ${geo.lng}::float8) / 2), 2)))))`;
 }
 
-function withinRadius(geo: Geo): Sql {
+/**
+ * A latitude/longitude box containing every point within the radius (a btree can use it);
+ * `lng` is null where a box would not help (near the poles, across the antimeridian).
+ */
+export function boundingBox(geo: Geo): { lat: [number, number]; lng: [number, number] | null } {
   const dLat = geo.radiusKm / BOX_KM_PER_DEGREE;
-  const parts = [sql`s.latitude between ${geo.lat - dLat}::float8 and ${geo.lat + dLat}::float8`];
-  const cos = Math.cos((Math.max(Math.abs(geo.lat - dLat), Math.abs(geo.lat + dLat)) * Math.PI) / 180);
+  const cos = Math.cos((Math.min(90, Math.max(Math.abs(geo.lat - dLat), Math.abs(geo.lat + dLat))) * Math.PI) / 180);
   const dLng = cos > 0.01 ? geo.radiusKm / (BOX_KM_PER_DEGREE * cos) : 360;
-  // Near the poles or across the antimeridian the box is no help: the distance alone decides.
-  if (dLng < 180 && geo.lng - dLng >= -180 && geo.lng + dLng <= 180) {
-    parts.push(sql`s.longitude between ${geo.lng - dLng}::float8 and ${geo.lng + dLng}::float8`);
-  }
+  const lng: [number, number] | null =
+    dLng < 180 && geo.lng - dLng >= -180 && geo.lng + dLng <= 180 ? [geo.lng - dLng, geo.lng + dLng] : null;
+  return { lat: [geo.lat - dLat, geo.lat + dLat], lng };
+}
+
+function withinRadius(geo: Geo): Sql {
+  const box = boundingBox(geo);
+  const parts = [sql`s.latitude between ${box.lat[0]}::float8 and ${box.lat[1]}::float8`];
+  if (box.lng) parts.push(sql`s.longitude between ${box.lng[0]}::float8 and ${box.lng[1]}::float8`);
   parts.push(sql`${distanceSql(geo)} <= ${geo.radiusKm}::float8`);
   return and(parts);
 }

@@ -27,7 +27,7 @@ export interface SeriesDoc {
 
 export interface OccurrenceDoc {
   summary: Record<string, unknown>;
-  /** Slot offers (By-ID only). */
+  /** A Slot's offers (its own, else its FacilityUse's). */
   offers?: Record<string, unknown>[];
 }
 

@@ -282,6 +282,25 @@ function wheelchairOf(...sources: (Obj | null)[]): boolean | null {
 
 // ---- series ---------------------------------------------------------------------------------
 
+const facilityTypeLinks = new WeakMap<Vocabularies, Map<string, string[]>>();
+
+function facilityTypeActivities(vocab: Vocabularies, facilityTypeIds: string[]): string[] {
+  let links = facilityTypeLinks.get(vocab);
+  if (!links) {
+    links = new Map();
+    for (const c of asArray(vocab.facilityTypesJson.concept).filter(isObj)) {
+      const id = str(c.id) ?? str(c['@id']);
+      if (id)
+        links.set(
+          id,
+          asArray(c.activity).filter((a): a is string => typeof a === 'string'),
+        );
+    }
+    facilityTypeLinks.set(vocab, links);
+  }
+  return [...new Set(facilityTypeIds.flatMap((id) => links.get(id) ?? []))].filter((id) => vocab.activityById(id));
+}
+
 export interface PublisherInfo {
   id: number;
   name: string;
@@ -373,7 +392,16 @@ export function buildSeriesRow(
   const latitude = locSource?.latitude ?? null;
   const longitude = locSource?.longitude ?? null;
   const actSource = entity.activity_ids.length || !parent ? entity : parent;
-  const activityIds = actSource.activity_ids;
+  const facilityTypeIds = entity.facility_type_ids.length
+    ? entity.facility_type_ids
+    : (parent?.facility_type_ids ?? []);
+  // Facilities are often published with a facility type only; the facility type list says which
+  // activities each type serves (openactive.md §4), so activity searches still find them.
+  const fromFacilityTypes = actSource.activity_ids.length ? [] : facilityTypeActivities(vocab, facilityTypeIds);
+  const activityIds = actSource.activity_ids.length ? actSource.activity_ids : fromFacilityTypes;
+  const activityMatchIds = actSource.activity_ids.length
+    ? actSource.activity_match_ids
+    : [...new Set(fromFacilityTypes.flatMap((id) => vocab.activityWithBroader(id)))];
   const organizer = entity.organizer ?? parent?.organizer ?? null;
   const ageSource = isObj(d.ageRange) ? entity : parent && isObj(p.ageRange) ? parent : null;
   const attendance = entity.attendance_mode ?? parent?.attendance_mode ?? (location ? 'offline' : 'online');
@@ -396,9 +424,6 @@ export function buildSeriesRow(
     const c = vocab.activityById(id);
     if (c) schemes.add(c.inScheme);
   }
-  const facilityTypeIds = entity.facility_type_ids.length
-    ? entity.facility_type_ids
-    : (parent?.facility_type_ids ?? []);
   const placeInfo = location ? placeOf(location, latitude, longitude) : null;
   const gender = entity.gender_restriction ?? parent?.gender_restriction ?? null;
   const accessibility = [...new Set([...entity.accessibility_support, ...(parent?.accessibility_support ?? [])])];
@@ -486,7 +511,10 @@ export function buildSeriesRow(
     detail = { offers: toOutput(offers), provider: outObj(organizer), ...extensions(d) };
   }
 
+  const tz = timezoneOf(d);
+  const bookingReady = publisher.bookable && (organizer === null || organizer.isOpenBookingAllowed !== false);
   const doc: SeriesDoc = {
+    inheritHash: shortHash(JSON.stringify([tz, bookingReady, offers])),
     event: toOutput(event) as Obj,
     series: toOutput(series) as Obj,
     detail: (toOutput(detail) as Obj | undefined) ?? {},
@@ -512,7 +540,7 @@ export function buildSeriesRow(
     longitude,
     attendance,
     activity_ids: activityIds,
-    activity_match_ids: actSource.activity_match_ids,
+    activity_match_ids: activityMatchIds,
     activity_schemes: [...schemes],
     facility_type_ids: facilityTypeIds,
     organizer_id: entity.organizer_id ?? parent?.organizer_id ?? null,
@@ -531,8 +559,8 @@ export function buildSeriesRow(
     junior_member: prices.junior?.membershipRequired ?? null,
     hfs,
     place_class: location ? (placeInfo?.placeClass ?? null) : null,
-    tz: timezoneOf(d),
-    booking_ready: publisher.bookable && (organizer === null || organizer.isOpenBookingAllowed !== false),
+    tz,
+    booking_ready: bookingReady,
     doc: JSON.stringify(doc),
     updated_at: now,
   };

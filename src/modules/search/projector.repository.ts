@@ -99,6 +99,18 @@ export async function findSeriesForOccurrences(db: SearchExecutor, publisherId: 
   }));
 }
 
+/** The inherit hash of existing series rows (see SeriesDoc.inheritHash). */
+export async function findInheritHashes(db: SearchExecutor, publisherId: number, oaIds: string[]) {
+  if (oaIds.length === 0) return new Map<string, string | null>();
+  const rows = await db
+    .selectFrom('search_series')
+    .select(['oa_id', sql<string | null>`doc->>'inheritHash'`.as('hash')])
+    .where('publisher_id', '=', publisherId)
+    .where('oa_id', 'in', oaIds)
+    .execute();
+  return new Map(rows.map((r) => [r.oa_id, r.hash]));
+}
+
 const OCCURRENCE_COLUMNS = [
   'series_id',
   'kind',

@@ -15,7 +15,7 @@ import {
   type SeriesForOccurrence,
 } from './projection.js';
 import * as repo from './projector.repository.js';
-import { searchDb, type SearchOccurrencesTable, type SearchSeriesTable } from './search.tables.js';
+import { searchDb, type SearchOccurrencesTable, type SearchSeriesTable, type SeriesDoc } from './search.tables.js';
 
 export const PROJECT_JOB = 'search.project';
 const CURSOR = 'search';
@@ -59,7 +59,7 @@ export interface ProjectionRun {
 export function createProjector(options: ProjectorOptions) {
   const { database, catalog, vocab, clock, log } = options;
   const db = searchDb(database.db);
-  const batchSize = options.batchSize ?? 2000;
+  const batchSize = options.batchSize ?? 5000;
   const gapWaitMs = options.gapWaitMs ?? 10_000;
   const gapsSeen = new Map<number, number>();
   let lastPrune = 0;
@@ -149,10 +149,18 @@ export function createProjector(options: ProjectorOptions) {
       seriesRows.push(buildSeriesRow(e, usableParent, publisher, vocab, now));
     }
 
-    // Every occurrence of a re-projected series is re-projected too (inherited offers, time zone,
-    // bookability), together with the occurrences that changed themselves.
+    // The occurrences of a series that is new, or whose inherited values (offers, time zone,
+    // bookability) changed, are re-projected too, together with those that changed themselves.
+    // A new series may have children that arrived before it (orphans until now).
     const archivedBefore = new Date(now.getTime() - ARCHIVE_AFTER_MS);
-    const liveSeries = seriesRows.map((r) => r.oa_id);
+    const previous = await repo.findInheritHashes(
+      db,
+      pub,
+      seriesRows.map((r) => r.oa_id),
+    );
+    const liveSeries = seriesRows
+      .filter((r) => previous.get(r.oa_id) !== (JSON.parse(r.doc) as SeriesDoc).inheritHash)
+      .map((r) => r.oa_id);
     const occurrenceKeys = new Set(changed.occurrences);
     const children = (await catalog.listChildEntities(pub, liveSeries, archivedBefore)).filter((e) =>
       isOccurrenceType(e.type),

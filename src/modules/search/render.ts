@@ -51,7 +51,11 @@ export function isBookable(o: OccurrenceRow, now: Date): boolean {
   return true;
 }
 
-export function renderOccurrence(o: OccurrenceRow, ctx: RenderContext, extra: Obj = {}): Obj {
+/**
+ * A ScheduledSession or Slot. Offers appear only in By-ID answers (`withOffers`): search
+ * results carry `imin:aggregateOffer` instead (imin §3.6.2), which keeps a day of slots small.
+ */
+export function renderOccurrence(o: OccurrenceRow, ctx: RenderContext, withOffers = false): Obj {
   const { type, ...rest } = o.doc.summary;
   const template = isBookable(o, ctx.now)
     ? `${ctx.checkoutBase}/v1/${o.kind === 'Slot' ? 'slots' : 'scheduled-sessions'}/${encodeURIComponent(o.oa_id)}`
@@ -60,19 +64,22 @@ export function renderOccurrence(o: OccurrenceRow, ctx: RenderContext, extra: Ob
     type,
     id: occurrenceId(ctx.base, o.kind, o.oa_id),
     ...rest,
-    ...(o.kind === 'Slot' && o.doc.offers ? { offers: o.doc.offers } : {}),
-    ...extra,
+    ...(withOffers && o.kind === 'Slot' && o.doc.offers ? { offers: o.doc.offers } : {}),
     ...(template ? { 'imin:checkoutUrlTemplate': template } : {}),
   };
 }
 
-/** The series' place, as shown inline: with its summary reference id and the distance. */
-function placeFor(row: SeriesRow, itemId: string): Obj | undefined {
+/**
+ * The series' place, as shown inline: with its summary reference id and the distance. Opening
+ * hours are By-ID detail (imin §3.1.4 lists them in the By-ID `imin:locationSummary`).
+ */
+function placeFor(row: SeriesRow, itemId: string, byId = true): Obj | undefined {
   const place = row.doc.place;
   if (!place) return undefined;
-  const { key, geo, ...rest } = place;
+  const { key, geo, openingHoursSpecification, ...rest } = place;
   return {
     ...rest,
+    ...(byId && openingHoursSpecification ? { openingHoursSpecification } : {}),
     id: `${itemId}#/imin:locationSummary/${key}`,
     ...(geo
       ? {
@@ -137,7 +144,7 @@ export function renderEventSeries(
   const id = eventSeriesId(ctx.base, identifier);
   const places = new Map<string, Obj>();
   for (const m of members) {
-    const p = placeFor(m.series, id);
+    const p = placeFor(m.series, id, byId);
     if (p && m.series.doc.place && !places.has(m.series.doc.place.key)) places.set(m.series.doc.place.key, p);
   }
   return {
@@ -153,7 +160,7 @@ export function renderEventSeries(
       // The location is inline and carries the id of its `imin:locationSummary` entry, so
       // clients that resolve the reference (as imin's By-ID form requires) and clients that
       // read it in place (as its search summaries allow) both work.
-      const location = placeFor(series, id);
+      const location = placeFor(series, id, byId);
       return {
         ...series.doc.series,
         ...(byId ? series.doc.detail : {}),
@@ -209,18 +216,18 @@ export function renderFacilityUse(
   byId: boolean,
 ): Obj {
   const id = facilityUseId(ctx.base, facility.identifier);
-  const place = placeFor(facility, id);
+  const place = placeFor(facility, id, byId);
   let event: Obj[] | undefined;
   if (slots) {
     event = [];
     const byOwner = new Map<number, OccurrenceRow[]>();
     for (const s of slots) byOwner.set(s.series_id, [...(byOwner.get(s.series_id) ?? []), s]);
-    for (const s of byOwner.get(facility.id) ?? []) event.push(renderSlot(s, ctx));
+    for (const s of byOwner.get(facility.id) ?? []) event.push(renderOccurrence(s, ctx, byId));
     for (const owner of owners) {
       if (owner.id === facility.id) continue;
       const own = byOwner.get(owner.id);
       if (!own?.length) continue;
-      event.push({ ...owner.doc.series, event: own.map((s) => renderSlot(s, ctx)) });
+      event.push({ ...owner.doc.series, event: own.map((s) => renderOccurrence(s, ctx, byId)) });
     }
   }
   return {
@@ -237,10 +244,6 @@ export function renderFacilityUse(
   };
 }
 
-function renderSlot(s: OccurrenceRow, ctx: RenderContext): Obj {
-  return renderOccurrence(s, ctx);
-}
-
 /** A Slot By-ID (imin §4.3.2), with the facility it belongs to. */
 export function renderSlotById(s: OccurrenceRow, owner: SeriesRow, facility: SeriesRow, ctx: RenderContext): Obj {
   const fu = {
@@ -254,7 +257,7 @@ export function renderSlotById(s: OccurrenceRow, owner: SeriesRow, facility: Ser
   };
   return {
     '@context': SEARCH_CONTEXT,
-    ...renderOccurrence(s, ctx),
+    ...renderOccurrence(s, ctx, true),
     facilityUse: owner.id === facility.id ? fu : { ...owner.doc.series, aggregateFacilityUse: fu },
   };
 }

@@ -520,7 +520,7 @@ export const INDIVIDUAL_FACILITY_USE_SHAPE = [
  * The validator's failures for one response item. It checks OpenActive terms; imin's own terms
  * (`imin:…`) are taken out first, because their context (https://schema.imin.co/) cannot be
  * fetched offline and the validator cannot check extension terms without it. Search summaries
- * leave out `offers` by design (imin §3.6.2) though the SessionSeries model requires them.
+ * leave out `offers` by design (imin §3.6.2) though the SessionSeries and Slot models require them.
  */
 export async function validatorFailures(
   item: Record<string, unknown>,
@@ -537,7 +537,8 @@ export async function validatorFailures(
     .filter((r) => r.severity === 'failure')
     .map((r) => `${r.path}: ${r.message.split('\n')[0]}`)
     .filter(
-      (line) => !(options.summary && /\.offers: Required property `offers` is missing from `SessionSeries`/.test(line)),
+      (line) =>
+        !(options.summary && /\.offers: Required property `offers` is missing from `(SessionSeries|Slot)`/.test(line)),
     )
     .filter((line) => !(options.allow ?? []).some((re) => re.test(line)));
 }

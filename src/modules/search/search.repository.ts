@@ -153,6 +153,10 @@ async function count(db: SearchExecutor, inner: Sql): Promise<number> {
 
 // ---- upcoming-sessions: one item per occurrence -------------------------------------------
 
+/**
+ * A page of matching occurrences, soonest first, each with its series (one statement), and the
+ * total (a second one, run alongside).
+ */
 export async function searchOccurrences(
   db: SearchExecutor,
   series: SeriesFilters,
@@ -163,18 +167,23 @@ export async function searchOccurrences(
   const from = sql`from search_occurrences o join search_series s on s.id = o.series_id
     where ${occurrenceWhere(occ)} and ${seriesWhere(series)}`;
   const [page, total] = await Promise.all([
-    sql<{ occurrence_id: number; series_id: number; dist: number | null }>`
-      select o.id as occurrence_id, s.id as series_id, ${distanceSql(series.geo)} as dist
-      ${from} order by o.start_at, o.id limit ${limit} offset ${offset}`.execute(db),
+    sql<OccurrenceRow & { s: SeriesRow }>`
+      with page as (
+        select o.id as occurrence_id, s.id as series_id, ${distanceSql(series.geo)} as dist,
+          row_number() over (order by o.start_at, o.id) as position
+        ${from} order by o.start_at, o.id limit ${limit} offset ${offset}
+      )
+      select ${OCCURRENCE_COLUMNS}, json_build_object(
+          'id', s.id, 'publisher_id', s.publisher_id, 'oa_id', s.oa_id, 'kind', s.kind,
+          'identifier', s.identifier, 'group_oa_id', s.group_oa_id, 'place_key', s.place_key,
+          'activity_ids', s.activity_ids, 'doc', s.doc, 'dist', page.dist) as s
+      from page join search_occurrences o on o.id = page.occurrence_id join search_series s on s.id = page.series_id
+      order by page.position`.execute(db),
     count(db, sql`select 1 ${from}`),
   ]);
   return {
     total,
-    rows: page.rows.map((r) => ({
-      occurrenceId: Number(r.occurrence_id),
-      seriesId: Number(r.series_id),
-      dist: num(r.dist),
-    })),
+    rows: page.rows.map((r) => ({ occurrence: normOccurrence(r), series: normSeries(r.s) })),
   };
 }
 
@@ -182,6 +191,11 @@ export async function searchOccurrences(
 
 export type GroupOrder = 'distance' | 'price-asc' | 'price-desc' | 'first-start';
 
+/**
+ * A page of groups (EventSeries or FacilityUses) and the total, in one statement: the matching
+ * series are found once (`m`), grouped and ordered for the page and counted; the page's series
+ * come back in group order. `withHeads` adds the FacilityUse row heading each group.
+ */
 export async function searchGroups(
   db: SearchExecutor,
   series: SeriesFilters,
@@ -189,6 +203,7 @@ export async function searchGroups(
   order: GroupOrder,
   limit: number,
   offset: number,
+  options: { withHeads?: boolean } = {},
 ) {
   const orderBy =
     order === 'price-asc'
@@ -199,40 +214,47 @@ export async function searchGroups(
           ? sql`first_start, dist asc nulls last, identifier`
           : sql`dist asc nulls last, identifier`;
   // Facilities' upcoming-slots orders FacilityUses by their first matching slot.
-  const matched =
+  const firstStart =
     order === 'first-start'
-      ? sql`select s.identifier, ${distanceSql(series.geo)} as dist, s.adult_price,
-            (select min(o.start_at) from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)}) as first_start
-          from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}`
-      : sql`select s.identifier, ${distanceSql(series.geo)} as dist, s.adult_price, null::timestamptz as first_start
-          from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}`;
-  const [page, total] = await Promise.all([
-    sql<{ identifier: string }>`
-      with m as (${matched})
-      select identifier, min(dist) as dist, min(adult_price) as low, max(adult_price) as high, min(first_start) as first_start
-      from m group by identifier order by ${orderBy} limit ${limit} offset ${offset}`.execute(db),
-    count(
-      db,
-      sql`select distinct s.identifier from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}`,
+      ? sql`(select min(o.start_at) from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)})`
+      : sql`null::timestamptz`;
+  const heads = options.withHeads
+    ? sql`union all select s.id, g.position, true, ${distanceSql(series.geo)} from g
+        join search_series s on s.identifier = g.identifier and s.kind = 'FacilityUse'`
+    : sql``;
+  const r = await sql<SeriesRow & { head: boolean | null; total: number; pdist: number | null }>`
+    with m as materialized (
+      select s.id, s.identifier, ${distanceSql(series.geo)} as dist, s.adult_price, ${firstStart} as first_start
+      from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}
     ),
-  ]);
-  return { total, identifiers: page.rows.map((r) => r.identifier) };
-}
-
-/** The series of the given groups that match the filters, nearest first. */
-export async function findMatchingSeries(
-  db: SearchExecutor,
-  identifiers: string[],
-  series: SeriesFilters,
-  occ: OccurrenceFilters | null,
-): Promise<SeriesRow[]> {
-  if (identifiers.length === 0) return [];
-  const r = await sql<SeriesRow>`
-    select ${SERIES_COLUMNS}, ${distanceSql(series.geo)} as dist from search_series s
-    where s.identifier = any(${textArray(identifiers)}) and ${seriesWhere(series)}
-      ${occ ? sql`and ${hasOccurrence(occ)}` : sql``}
-    order by dist asc nulls last, s.id`.execute(db);
-  return r.rows.map(normSeries);
+    g as (
+      select identifier, row_number() over (order by ${orderBy}) as position from (
+        select identifier, min(dist) as dist, min(adult_price) as low, max(adult_price) as high,
+          min(first_start) as first_start
+        from m group by identifier order by ${orderBy} limit ${limit} offset ${offset}
+      ) page
+    ),
+    picked as (
+      select m.id, g.position, false as head, m.dist from g join m using (identifier)
+      ${heads}
+    )
+    select ${SERIES_COLUMNS}, picked.dist as pdist, picked.head,
+      (select count(distinct identifier) from (select identifier from m limit ${COUNT_CAP}) c)::int as total
+    from (select 1) one left join (picked join search_series s on s.id = picked.id) on true
+    order by picked.position, picked.head desc, picked.dist asc nulls last, picked.id`.execute(db);
+  const total = Number(r.rows[0]?.total ?? 0);
+  const identifiers: string[] = [];
+  const members: SeriesRow[] = [];
+  const heads_: SeriesRow[] = [];
+  for (const x of r.rows) {
+    if (x.id === null) continue;
+    const { head, total: _total, pdist, ...rest } = x;
+    const row = normSeries({ ...rest, dist: pdist });
+    if (!identifiers.includes(row.identifier)) identifiers.push(row.identifier);
+    if (head) heads_.push(row);
+    else members.push(row);
+  }
+  return { total, identifiers, members, heads: heads_ };
 }
 
 /** Matching occurrences of the given series, earliest first, at most `perSeries` each. */
@@ -258,13 +280,6 @@ export async function findSeriesByIds(db: SearchExecutor, ids: number[], geo: Ge
   const r = await sql<SeriesRow>`select ${SERIES_COLUMNS}, ${distanceSql(geo)} as dist from search_series s
     where s.id = any(${ids}::bigint[])`.execute(db);
   return r.rows.map(normSeries);
-}
-
-export async function findOccurrencesByIds(db: SearchExecutor, ids: number[]): Promise<OccurrenceRow[]> {
-  if (ids.length === 0) return [];
-  const r = await sql<OccurrenceRow>`select ${OCCURRENCE_COLUMNS} from search_occurrences o
-    where o.id = any(${ids}::bigint[])`.execute(db);
-  return r.rows.map(normOccurrence);
 }
 
 /** Every series of a group (By-ID), whatever the filters. */
@@ -296,11 +311,6 @@ export async function findOccurrenceByOaId(db: SearchExecutor, kind: string, oaI
   return r.rows[0] ? normOccurrence(r.rows[0]) : null;
 }
 
-/** The first upcoming occurrence of each series (prices for results listed without slots). */
-export async function findNextOccurrences(db: SearchExecutor, seriesIds: number[], occ: OccurrenceFilters) {
-  return findOccurrencesOfSeries(db, seriesIds, occ, 1);
-}
-
 // ---- places: one item per location ----------------------------------------------------------
 
 export async function searchPlaces(
@@ -310,27 +320,34 @@ export async function searchPlaces(
   limit: number,
   offset: number,
 ) {
-  const matched = sql`select s.id, s.place_key, s.identifier, ${distanceSql(series.geo)} as dist
-    from search_series s where ${seriesWhere(series)} and s.place_key is not null and ${hasOccurrence(occ)}`;
-  const [page, total] = await Promise.all([
-    sql<{ place_key: string; dist: number | null; groups: number; representative: number }>`
-      with m as (${matched})
-      select place_key, min(dist) as dist, count(distinct identifier)::int as groups, min(id) as representative
-      from m group by place_key order by dist asc nulls last, place_key limit ${limit} offset ${offset}`.execute(db),
-    count(
-      db,
-      sql`select distinct s.place_key from search_series s
-        where ${seriesWhere(series)} and s.place_key is not null and ${hasOccurrence(occ)}`,
+  const r = await sql<{
+    place_key: string | null;
+    dist: number | null;
+    groups: number | null;
+    representative: number | null;
+    total: number;
+  }>`
+    with m as materialized (
+      select s.id, s.place_key, s.identifier, ${distanceSql(series.geo)} as dist
+      from search_series s where ${seriesWhere(series)} and s.place_key is not null and ${hasOccurrence(occ)}
     ),
-  ]);
+    page as (
+      select place_key, min(dist) as dist, count(distinct identifier)::int as groups, min(id) as representative
+      from m group by place_key order by dist asc nulls last, place_key limit ${limit} offset ${offset}
+    )
+    select page.*, (select count(distinct place_key) from (select place_key from m limit ${COUNT_CAP}) c)::int as total
+    from (select 1) one left join page on true
+    order by page.dist asc nulls last, page.place_key`.execute(db);
   return {
-    total,
-    rows: page.rows.map((r) => ({
-      placeKey: r.place_key,
-      dist: num(r.dist),
-      groups: Number(r.groups),
-      representative: Number(r.representative),
-    })),
+    total: Number(r.rows[0]?.total ?? 0),
+    rows: r.rows
+      .filter((x) => x.place_key !== null)
+      .map((x) => ({
+        placeKey: x.place_key!,
+        dist: num(x.dist),
+        groups: Number(x.groups),
+        representative: Number(x.representative),
+      })),
   };
 }
 

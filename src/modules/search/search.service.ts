@@ -85,24 +85,9 @@ export function createSearchService(options: SearchServiceOptions) {
         // One-to-One: one EventSeries per (SessionSeries, ScheduledSession), soonest first.
         const found = await repo.searchOccurrences(db, q.series, q.occurrences, limit, offset);
         total = found.total;
-        const [series, occurrences] = await Promise.all([
-          repo.findSeriesByIds(db, [...new Set(found.rows.map((r) => r.seriesId))], q.series.geo),
-          repo.findOccurrencesByIds(
-            db,
-            found.rows.map((r) => r.occurrenceId),
-          ),
-        ]);
-        const seriesById = new Map(series.map((s) => [s.id, s]));
-        const occById = new Map(occurrences.map((o) => [o.id, o]));
-        items = found.rows.map((r) => {
-          const s = seriesById.get(r.seriesId)!;
-          return renderEventSeries(
-            s.identifier,
-            [{ series: s, occurrences: [occById.get(r.occurrenceId)!] }],
-            ctx,
-            false,
-          );
-        });
+        items = found.rows.map(({ occurrence, series }) =>
+          renderEventSeries(series.identifier, [{ series, occurrences: [occurrence] }], ctx, false),
+        );
       } else if (!q.empty) {
         // One-to-Many: one EventSeries per group, with its matching series and sessions.
         const order =
@@ -113,16 +98,15 @@ export function createSearchService(options: SearchServiceOptions) {
               : 'distance';
         const found = await repo.searchGroups(db, q.series, q.occurrences, order, limit, offset);
         total = found.total;
-        const series = await repo.findMatchingSeries(db, found.identifiers, q.series, q.occurrences);
         const occurrences = await repo.findOccurrencesOfSeries(
           db,
-          series.map((s) => s.id),
+          found.members.map((s) => s.id),
           q.occurrences,
           repo.OCCURRENCES_PER_SERIES,
         );
         items = found.identifiers
           .map((identifier) => {
-            const members = series
+            const members = found.members
               .filter((s) => s.identifier === identifier)
               .map((s) => ({ series: s, occurrences: occurrences.filter((o) => o.series_id === s.id) }))
               .filter((m) => m.occurrences.length > 0);
@@ -268,19 +252,18 @@ export function createSearchService(options: SearchServiceOptions) {
           withSlots ? 'first-start' : 'distance',
           limit,
           (page - 1) * limit,
+          { withHeads: true },
         );
         total = found.total;
-        const [owners, facilities] = await Promise.all([
-          repo.findMatchingSeries(db, found.identifiers, q.series, q.occurrences),
-          repo.findFacilityUses(db, found.identifiers, q.series.geo),
-        ]);
+        const owners = found.members;
+        // All the day's slots (upcoming-slots), or the next one of each (prices for discovery).
         const slots = await repo.findOccurrencesOfSeries(
           db,
           owners.map((o) => o.id),
           q.occurrences,
           withSlots ? 10_000 : 1,
         );
-        const byIdentifier = new Map(facilities.map((f) => [f.identifier, f]));
+        const byIdentifier = new Map(found.heads.map((f) => [f.identifier, f]));
         items = found.identifiers
           .map((identifier) => {
             const facility = byIdentifier.get(identifier);

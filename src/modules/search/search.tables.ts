@@ -23,6 +23,8 @@ export interface SeriesDoc {
   place: (Record<string, unknown> & { key: string }) | null;
   /** Offers as published (for occurrences that inherit them). */
   offers: Record<string, unknown>[];
+  /** Hash of what occurrences inherit: when it is unchanged they need no re-projection. */
+  inheritHash: string;
 }
 
 export interface OccurrenceDoc {

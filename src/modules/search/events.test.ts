@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestContext } from '../../../test/helpers.js';
+import { EVENT_PARAMS, FACILITY_PARAMS } from './query.js';
 import {
   ACCESSIBILITY_VISUAL,
   ACTIVITY,
@@ -404,6 +406,45 @@ describe('Events API: envelope, paging and errors', () => {
     const long = await get(`${base}&mode=discovery-geo&organizerName[textSearch]=${'x'.repeat(2100)}`);
     expect(long.status).toBe(414);
     expect(long.body['@type']).toBe('URITooLongError');
+  });
+
+  it('answers any value of any parameter with 200 or a 400, never a 500', async () => {
+    const value = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.constantFrom(
+        '',
+        '0',
+        '-1',
+        '51.5,-0.1,5',
+        '1e309',
+        'NaN',
+        '2026-13-45T99:99:99Z',
+        '%',
+        '\\',
+        'true',
+        'schema:Monday',
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('/events-api/v2/event-series', '/events-api/v2/places', '/facilities-api/v2/facility-uses'),
+        fc.dictionary(
+          fc.constantFrom(...EVENT_PARAMS, ...FACILITY_PARAMS, 'unknown'),
+          fc.array(value, { minLength: 1, maxLength: 2 }),
+          {
+            maxKeys: 4,
+          },
+        ),
+        async (path, params) => {
+          const query = Object.entries(params)
+            .flatMap(([k, vs]) => vs.map((v) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`))
+            .join('&');
+          const { status, body } = await get(`${path}?mode=discovery-geo&geo[radial]=${GEO},5&${query}`);
+          expect([200, 400], JSON.stringify(body)).toContain(status);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 
   it('needs a key granting search; another broker’s key changes only imin:checkoutUrlTemplate', async () => {

@@ -15,6 +15,7 @@
 #   SANDBOX_URL              sandbox base URL (default http://localhost:3100)
 #   CONFORMANCE_FEATURES     comma-separated features to mark implemented (default: the list below)
 #   CONFORMANCE_TYPES        comma-separated opportunity types (default ScheduledSession,IndividualFacilityUseSlot)
+#   CONFORMANCE_WORKERS      test files run in parallel (the suite's maximumNumberOfSimultaneousBookings; default 4)
 #   CONFORMANCE_LOG          where the full suite output goes (default $TMPDIR/activehub-conformance.log)
 set -euo pipefail
 
@@ -36,6 +37,7 @@ LOG_FILE="${CONFORMANCE_LOG:-${TMPDIR:-/tmp}/activehub-conformance.log}"
 DEFAULT_FEATURES="dataset-site,agent-broker,amending-order-quote,availability-check,common-error-conditions,order-deletion,free-opportunities,non-free-opportunities,customer-requested-cancellation,seller-requested-cancellation,anonymous-leasing,named-leasing"
 FEATURES="${CONFORMANCE_FEATURES:-$DEFAULT_FEATURES}"
 TYPES="${CONFORMANCE_TYPES:-ScheduledSession,IndividualFacilityUseSlot}"
+WORKERS="${CONFORMANCE_WORKERS:-4}"
 
 for package in openactive-broker-microservice openactive-integration-tests; do
   if [[ ! -d "$SUITE_DIR/packages/$package/node_modules" ]]; then
@@ -71,9 +73,9 @@ for (const pkg of ['openactive-broker-microservice', 'openactive-integration-tes
 NODE
 
 # 2. Configuration.
-NODE_CONFIG="$(node - "$SUITE_DIR/config/default.json" "$SANDBOX_URL" "$FEATURES" "$TYPES" <<'NODE'
+NODE_CONFIG="$(node - "$SUITE_DIR/config/default.json" "$SANDBOX_URL" "$FEATURES" "$TYPES" "$WORKERS" <<'NODE'
 const fs = require('node:fs');
-const [defaultFile, base, featureList, typeList] = process.argv.slice(2);
+const [defaultFile, base, featureList, typeList, workers] = process.argv.slice(2);
 const defaults = JSON.parse(fs.readFileSync(defaultFile, 'utf8'));
 const implemented = new Set(featureList.split(',').map((s) => s.trim()).filter(Boolean));
 const types = new Set(typeList.split(',').map((s) => s.trim()).filter(Boolean));
@@ -127,6 +129,8 @@ const config = {
   },
   integrationTests: {
     useRandomOpportunities: false,
+    // Parallel test files; lower it on a small machine if feed waits time out.
+    maximumNumberOfSimultaneousBookings: Number(workers),
     bookableOpportunityTypesInScope,
     bookingFlowsInScope: { OpenBookingSimpleFlow: true, OpenBookingApprovalFlow: false },
     implementedFeatures,
@@ -155,7 +159,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if curl -fsS -o /dev/null --max-time 5 "$SANDBOX_URL/openactive"; then
+if curl -fsS -o /dev/null --max-time 5 "$SANDBOX_URL/openactive" 2>/dev/null; then
   echo "Using the sandbox already running at $SANDBOX_URL"
 else
   port="$(node -e 'const u = new URL(process.argv[1]); process.stdout.write(u.port || (u.protocol === "https:" ? "443" : "80"))' "$SANDBOX_URL")"
@@ -169,7 +173,7 @@ else
   ) >"$SANDBOX_DIR/sandbox.log" 2>&1 &
   SANDBOX_PID=$!
   for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null --max-time 2 "$SANDBOX_URL/openactive"; then break; fi
+    if curl -fsS -o /dev/null --max-time 2 "$SANDBOX_URL/openactive" 2>/dev/null; then break; fi
     if ! kill -0 "$SANDBOX_PID" 2>/dev/null; then
       echo "error: the sandbox exited; its log:" >&2
       cat "$SANDBOX_DIR/sandbox.log" >&2
@@ -188,7 +192,8 @@ echo "Features: $FEATURES"
 echo "Opportunity types: $TYPES; flow: OpenBookingSimpleFlow; full output: $LOG_FILE"
 started=$(date +%s)
 set +e
-(cd "$SUITE_DIR" && npm start -- "$@") >"$LOG_FILE" 2>&1
+(cd "$SUITE_DIR" && NODE_OPTIONS="${NODE_OPTIONS:-} --require $REPO_DIR/scripts/conformance-agent.cjs" npm start -- "$@") \
+  >"$LOG_FILE" 2>&1
 status=$?
 set -e
 elapsed=$(($(date +%s) - started))

@@ -146,16 +146,12 @@ const normOccurrence = (r: OccurrenceRow): OccurrenceRow => ({
   start_at: new Date(r.start_at),
 });
 
-async function count(db: SearchExecutor, inner: Sql): Promise<number> {
-  const r = await sql<{ n: number }>`select count(*)::int as n from (${inner} limit ${COUNT_CAP}) counted`.execute(db);
-  return Number(r.rows[0]?.n ?? 0);
-}
-
 // ---- upcoming-sessions: one item per occurrence -------------------------------------------
 
 /**
- * A page of matching occurrences, soonest first, each with its series (one statement), and the
- * total (a second one, run alongside).
+ * A page of matching occurrences, soonest first, each with its series, and the total, in one
+ * statement. The page is left to the planner (walk the time index, or each matching series'
+ * sessions); the total counts from the matching series (`ms`) through the sessions index alone.
  */
 export async function searchOccurrences(
   db: SearchExecutor,
@@ -164,26 +160,38 @@ export async function searchOccurrences(
   limit: number,
   offset: number,
 ) {
-  const from = sql`from search_occurrences o join search_series s on s.id = o.series_id
-    where ${occurrenceWhere(occ)} and ${seriesWhere(series)}`;
-  const [page, total] = await Promise.all([
-    sql<OccurrenceRow & { s: SeriesRow }>`
-      with page as (
-        select o.id as occurrence_id, s.id as series_id, ${distanceSql(series.geo)} as dist,
-          row_number() over (order by o.start_at, o.id) as position
-        ${from} order by o.start_at, o.id limit ${limit} offset ${offset}
-      )
-      select ${OCCURRENCE_COLUMNS}, json_build_object(
-          'id', s.id, 'publisher_id', s.publisher_id, 'oa_id', s.oa_id, 'kind', s.kind,
-          'identifier', s.identifier, 'group_oa_id', s.group_oa_id, 'place_key', s.place_key,
-          'activity_ids', s.activity_ids, 'doc', s.doc, 'dist', page.dist) as s
-      from page join search_occurrences o on o.id = page.occurrence_id join search_series s on s.id = page.series_id
-      order by page.position`.execute(db),
-    count(db, sql`select 1 ${from}`),
-  ]);
+  const r = await sql<OccurrenceRow & { s: SeriesRow | null; total: number }>`
+    with ms as materialized (
+      select s.id, ${distanceSql(series.geo)} as dist from search_series s where ${seriesWhere(series)}
+    ),
+    page as (
+      select o.id as occurrence_id, o.series_id, ${distanceSql(series.geo)} as dist,
+        row_number() over (order by o.start_at, o.id) as position
+      from search_occurrences o join search_series s on s.id = o.series_id
+      where ${occurrenceWhere(occ)} and ${seriesWhere(series)}
+      order by o.start_at, o.id limit ${limit} offset ${offset}
+    ),
+    total as (
+      select count(*)::int as n from (
+        select 1 from search_occurrences o join ms on ms.id = o.series_id where ${occurrenceWhere(occ)} limit ${COUNT_CAP}
+      ) c
+    )
+    select ${OCCURRENCE_COLUMNS}, total.n as total, case when s.id is null then null else json_build_object(
+        'id', s.id, 'publisher_id', s.publisher_id, 'oa_id', s.oa_id, 'kind', s.kind,
+        'identifier', s.identifier, 'group_oa_id', s.group_oa_id, 'place_key', s.place_key,
+        'activity_ids', s.activity_ids, 'doc', s.doc, 'dist', page.dist) end as s
+    from total left join (
+      page join search_occurrences o on o.id = page.occurrence_id join search_series s on s.id = page.series_id
+    ) on true
+    order by page.position`.execute(db);
   return {
-    total,
-    rows: page.rows.map((r) => ({ occurrence: normOccurrence(r), series: normSeries(r.s) })),
+    total: Number(r.rows[0]?.total ?? 0),
+    rows: r.rows
+      .filter((x) => x.s !== null)
+      .map(({ s: seriesRow, total: _total, ...o }) => ({
+        occurrence: normOccurrence(o),
+        series: normSeries(seriesRow!),
+      })),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { SandboxDeps } from './app.js';
+import { deleteTestDatasetOrders } from './booking/index.js';
 import { OPEN_BOOKING_PREFIX, sendJson } from './errors.js';
 import { createTestOpportunity, deleteTestDataset, readCreateRequest } from './test-interface.js';
 
@@ -18,6 +19,7 @@ export function testInterfaceDatasetRoutes(deps: SandboxDeps): FastifyPluginAsyn
     app.delete(base, { schema: { params: DatasetParams } }, async (request, reply) => {
       const { testDatasetIdentifier } = request.params as { testDatasetIdentifier: string };
       await deleteTestDataset(deps.db, testDatasetIdentifier);
+      await deleteTestDatasetOrders(deps, testDatasetIdentifier);
       await reply.code(204).send();
     });
 

@@ -162,3 +162,61 @@ export async function insertLeases(db: BookingExecutor, rows: Insertable<LeasesT
   if (rows.length === 0) return;
   await db.insertInto('leases').values(rows).execute();
 }
+
+/** Live orders with an item for an opportunity the test interface created in `testDataset`. */
+export async function findOrdersOfTestDataset(
+  db: BookingExecutor,
+  testDataset: string,
+): Promise<{ partner_id: string; uuid: string }[]> {
+  return db
+    .selectFrom('orders')
+    .select(['orders.partner_id', 'orders.uuid'])
+    .where('orders.state', '=', 'confirmed')
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('order_items')
+          .leftJoin('scheduled_sessions', (join) =>
+            join
+              .on('order_items.opportunity_type', '=', 'ScheduledSession')
+              .onRef('scheduled_sessions.id', '=', 'order_items.opportunity_id'),
+          )
+          .leftJoin('slots', (join) =>
+            join.on('order_items.opportunity_type', '=', 'Slot').onRef('slots.id', '=', 'order_items.opportunity_id'),
+          )
+          .select('order_items.id')
+          .whereRef('order_items.partner_id', '=', 'orders.partner_id')
+          .whereRef('order_items.order_uuid', '=', 'orders.uuid')
+          .where((eb) =>
+            eb.or([
+              eb('scheduled_sessions.test_dataset', '=', testDataset),
+              eb('slots.test_dataset', '=', testDataset),
+            ]),
+          ),
+      ),
+    )
+    .execute();
+}
+
+/** Leases on opportunities of a test dataset. */
+export async function deleteLeasesOfTestDataset(db: BookingExecutor, testDataset: string): Promise<void> {
+  await db
+    .deleteFrom('leases')
+    .where((eb) =>
+      eb.or([
+        eb.and([
+          eb('opportunity_type', '=', 'ScheduledSession'),
+          eb(
+            'opportunity_id',
+            'in',
+            eb.selectFrom('scheduled_sessions').select('id').where('test_dataset', '=', testDataset),
+          ),
+        ]),
+        eb.and([
+          eb('opportunity_type', '=', 'Slot'),
+          eb('opportunity_id', 'in', eb.selectFrom('slots').select('id').where('test_dataset', '=', testDataset)),
+        ]),
+      ]),
+    )
+    .execute();
+}

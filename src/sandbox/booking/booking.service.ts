@@ -779,6 +779,22 @@ export function createBookingService({ db, urls, clock, leaseSeconds = 900 }: Bo
     });
   }
 
+  /**
+   * The test interface's dataset deletion also deletes the orders made for that dataset's
+   * opportunities (test-interface spec, `DELETE /test-interface/datasets/{id}`): they become
+   * tombstones in their partners' Orders feeds, and their leases go.
+   */
+  async function deleteTestDatasetOrders(testDataset: string): Promise<number> {
+    const now = clock.now();
+    return db.transaction().execute(async (tx) => {
+      await lockFeedWrites(tx);
+      await repo.deleteLeasesOfTestDataset(tx, testDataset);
+      const orders = await repo.findOrdersOfTestDataset(tx, testDataset);
+      for (const order of orders) await repo.bumpOrderInFeed(tx, order.partner_id, order.uuid, now, 'deleted');
+      return orders.length;
+    });
+  }
+
   /** Creates or updates a booking partner; `secret` enables Bearer authentication for it. */
   async function savePartner(id: string, name: string, secret?: string): Promise<void> {
     await repo.upsertPartner(db, id, name, secret === undefined ? null : sha256(secret));
@@ -795,6 +811,7 @@ export function createBookingService({ db, urls, clock, leaseSeconds = 900 }: Bo
     ordersFeedPage,
     runAction,
     sweepExpiredLeases,
+    deleteTestDatasetOrders,
     savePartner,
   };
 }

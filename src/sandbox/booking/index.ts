@@ -14,3 +14,11 @@ export function openBookingApi(deps: SandboxDeps): FastifyPluginAsync {
   const service = createBookingService({ db: deps.db, urls: deps.urls, clock: deps.clock });
   return bookingRoutes(service, { urls: deps.urls, leaseSweepIntervalMs: LEASE_SWEEP_INTERVAL_MS });
 }
+
+/**
+ * Deletes the orders made for a test dataset's opportunities; the test interface's dataset
+ * deletion calls it after removing the opportunities (openactive.md §6.4).
+ */
+export function deleteTestDatasetOrders(deps: SandboxDeps, testDataset: string): Promise<number> {
+  return createBookingService({ db: deps.db, urls: deps.urls, clock: deps.clock }).deleteTestDatasetOrders(testDataset);
+}

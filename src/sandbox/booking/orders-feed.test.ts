@@ -171,6 +171,54 @@ describe('orders-rpde', () => {
     expect(entry).toEqual({ state: 'deleted', kind: 'Order', id: order.uuid, modified: expect.any(Number) });
   });
 
+  it('deletes the orders of a deleted test dataset, as tombstones', async () => {
+    const created = await t.request({
+      method: 'POST',
+      url: `${API}/test-interface/datasets/feed-test/opportunities`,
+      headers: { 'content-type': BOOKING_MEDIA_TYPE },
+      payload: JSON.stringify({
+        '@context': ['https://openactive.io/', 'https://openactive.io/test-interface'],
+        '@type': 'ScheduledSession',
+        superEvent: { '@type': 'SessionSeries', organizer: { '@type': 'Organization', '@id': f.sellerUrl } },
+        'test:testOpenBookingFlow': 'https://openactive.io/test-interface#OpenBookingSimpleFlow',
+        'test:testOpportunityCriteria': 'https://openactive.io/test-interface#TestOpportunityBookableFree',
+      }),
+    });
+    expect(created.statusCode).toBe(201);
+    const series = await t.database.db
+      .selectFrom('scheduled_sessions')
+      .innerJoin('offers', 'offers.session_series_id', 'scheduled_sessions.session_series_id')
+      .select(['scheduled_sessions.session_series_id as seriesId', 'offers.id as offerId'])
+      .where('scheduled_sessions.test_dataset', '=', 'feed-test')
+      .executeTakeFirstOrThrow();
+    const uuid = randomUUID();
+    const booked = await t.request({
+      method: 'PUT',
+      url: `${API}/orders/${uuid}`,
+      headers: partnerHeaders(),
+      payload: JSON.stringify(
+        orderRequest(
+          'B',
+          f.sellerUrl,
+          [
+            {
+              orderedItem: created.json()['@id'],
+              acceptedOffer: t.urls.offer(t.urls.sessionSeries(series.seriesId), series.offerId),
+            },
+          ],
+          { totalPaymentDue: { '@type': 'PriceSpecification', price: 0 } },
+        ),
+      ),
+    });
+    expect(booked.statusCode).toBe(201);
+    const deleted = await t.request({ method: 'DELETE', url: `${API}/test-interface/datasets/feed-test` });
+    expect(deleted.statusCode).toBe(204);
+    const entry = (await walk('booking-partner-1')).find((i) => i.id === uuid);
+    expect(entry).toMatchObject({ state: 'deleted', kind: 'Order' });
+    const status = await t.request({ method: 'GET', url: `${API}/orders/${uuid}`, headers: partnerHeaders() });
+    expect(status.statusCode).toBe(404);
+  });
+
   it('serves an order-proposals feed that is always at its end', async () => {
     expect(await walk('booking-partner-1', `${API}/order-proposals-rpde`)).toEqual([]);
   });

@@ -30,7 +30,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['bin/*.js', 'eslint.config.js'] },
+        projectService: { allowDefaultProject: ['bin/*.js', 'scripts/*.cjs', 'eslint.config.js'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -61,7 +61,22 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', siblingBoundary] },
   },
   {
-    files: ['bin/*.js', 'eslint.config.js'],
+    files: ['bin/*.js', 'scripts/*.cjs', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // CommonJS preloads handed to other programs (e.g. openactive-test-suite via node -r).
+    files: ['scripts/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        exports: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+      },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Jobs } from '../../lib/jobs.js';
+import { createTicker } from '../../lib/ticker.js';
 import type { Harvester } from './harvester.js';
 
 export const HARVEST_JOB = 'catalog.harvest-feed';
@@ -21,36 +22,16 @@ export function createHarvestScheduler({
   log: Logger;
   tickMs?: number;
 }) {
-  let timer: NodeJS.Timeout | null = null;
-  let ticking = false;
-
-  async function tick(): Promise<number> {
-    if (ticking) return 0;
-    ticking = true;
-    try {
+  const ticker = createTicker(
+    async () => {
       let sent = 0;
       for (const feedId of await harvester.dueFeedIds()) {
         const id = await jobs.send(HARVEST_JOB, { feedId }, { singletonKey: `feed-${feedId}` });
         if (id) sent += 1;
       }
       return sent;
-    } finally {
-      ticking = false;
-    }
-  }
-
-  return {
-    tick,
-    start() {
-      if (timer) return;
-      timer = setInterval(() => {
-        tick().catch((err: unknown) => log.error({ err }, 'harvest scheduling failed'));
-      }, tickMs);
-      timer.unref();
     },
-    stop() {
-      if (timer) clearInterval(timer);
-      timer = null;
-    },
-  };
+    { intervalMs: tickMs, log, what: 'harvest scheduling' },
+  );
+  return { ...ticker, tick: async (): Promise<number> => (await ticker.tick()) ?? 0 };
 }

@@ -16,6 +16,7 @@ import {
 } from './projection.js';
 import * as repo from './projector.repository.js';
 import { searchDb, type SearchOccurrencesTable, type SearchSeriesTable, type SeriesDoc } from './search.tables.js';
+import { createTicker } from '../../lib/ticker.js';
 
 export const PROJECT_JOB = 'search.project';
 const CURSOR = 'search';
@@ -298,32 +299,12 @@ export function createProjectionScheduler({
   log: Logger;
   tickMs?: number;
 }) {
-  let timer: NodeJS.Timeout | null = null;
-  let ticking = false;
-
-  async function tick(): Promise<boolean> {
-    if (ticking) return false;
-    ticking = true;
-    try {
+  const ticker = createTicker(
+    async () => {
       if (!(await projector.pending())) return false;
       return (await jobs.send(PROJECT_JOB, {}, { singletonKey: 'search' })) !== null;
-    } finally {
-      ticking = false;
-    }
-  }
-
-  return {
-    tick,
-    start() {
-      if (timer) return;
-      timer = setInterval(() => {
-        tick().catch((err: unknown) => log.error({ err }, 'search projection scheduling failed'));
-      }, tickMs);
-      timer.unref();
     },
-    stop() {
-      if (timer) clearInterval(timer);
-      timer = null;
-    },
-  };
+    { intervalMs: tickMs, log, what: 'search projection scheduling' },
+  );
+  return { ...ticker, tick: async (): Promise<boolean> => (await ticker.tick()) ?? false };
 }

@@ -4,6 +4,10 @@ import * as m001 from './migrations/2026-11-26-001-brokers-customers.js';
 import * as m002 from './migrations/2026-11-26-002-catalog.js';
 import * as m003 from './migrations/2026-11-26-003-search.js';
 import * as m004 from './migrations/2026-11-26-004-search-layout.js';
+import * as m005 from './migrations/2026-11-27-005-payments.js';
+import * as m006 from './migrations/2026-11-27-006-notifications.js';
+import * as m007 from './migrations/2026-11-27-007-booking.js';
+import * as m008 from './migrations/2026-11-27-008-orders-checkout.js';
 
 /** Migrations in order. Listed by hand so the set is fixed at build time and needs no file scan. */
 const migrations: Record<string, Migration> = {
@@ -11,6 +15,10 @@ const migrations: Record<string, Migration> = {
   '2026-11-26-002-catalog': m002,
   '2026-11-26-003-search': m003,
   '2026-11-26-004-search-layout': m004,
+  '2026-11-27-005-payments': m005,
+  '2026-11-27-006-notifications': m006,
+  '2026-11-27-007-booking': m007,
+  '2026-11-27-008-orders-checkout': m008,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

@@ -18,6 +18,7 @@ import { createBrokersService } from './modules/brokers/index.js';
 import { createCustomersService, customersRoutes, ERASE_JOB } from './modules/customers/index.js';
 import { catalogRoutes, createCatalogService, createHarvester, HARVEST_JOB } from './modules/catalog/index.js';
 import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from './modules/search/index.js';
+import { createMailer, mailboxRoutes, SEND_EMAIL_JOB } from './modules/notifications/index.js';
 import { createVocabularies } from './lib/vocabularies.js';
 import { VERSION } from './lib/version.js';
 
@@ -35,11 +36,21 @@ export function buildServices(deps: Deps) {
     clock: deps.clock,
     authCacheTtlMs: deps.config.authCacheTtlMs,
   });
+  const mailer = createMailer({
+    database: deps.database,
+    jobs: deps.jobs,
+    log: deps.log,
+    clock: deps.clock,
+    config: deps.config.mail,
+  });
+  // Retries with exponential backoff come with every job (jobs.send: 10 tries from 2 s).
+  deps.jobs.define<{ emailId: string }>(SEND_EMAIL_JOB, (data) => mailer.deliver(data.emailId), { concurrency: 2 });
   const customers = createCustomersService({
     database: deps.database,
     jobs: deps.jobs,
     clock: deps.clock,
     publicBaseUrl: deps.config.publicBaseUrl,
+    erasureHooks: [mailer.eraseCustomer],
   });
   deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId));
   const vocab = createVocabularies();
@@ -74,7 +85,7 @@ export function buildServices(deps: Deps) {
         : `${deps.config.publicBaseUrl}/checkout/${auth.brokerSlug}`;
     },
   });
-  return { brokers, customers, vocab, catalog, harvester, projector, search };
+  return { brokers, customers, vocab, catalog, harvester, projector, search, mailer };
 }
 
 export type Services = ReturnType<typeof buildServices>;
@@ -204,6 +215,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(customersRoutes(services.customers));
   await app.register(catalogRoutes(services.catalog));
   await app.register(searchRoutes(services.search));
+  // The local outbox as pages, only while emails are not sent anywhere (development, demos).
+  if (!deps.config.mail.smtpUrl && deps.config.mail.devMailbox) await app.register(mailboxRoutes(services.mailer));
 
   return app;
 }

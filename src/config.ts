@@ -25,7 +25,21 @@ export interface Config {
   /** Operator key for the /admin API; the admin API is closed when unset. */
   adminApiKey: string | undefined;
   harvest: HarvestConfig;
+  /** Outgoing email (confirmation and refund emails). */
+  mail: MailConfig;
 }
+
+export interface MailConfig {
+  /** smtp:// or smtps:// URL of the SMTP relay; unset: emails are kept in the local outbox. */
+  smtpUrl: string | undefined;
+  /** From address when the broker has none, e.g. `activehub <no-reply@example.org>`. */
+  defaultFrom: string;
+  /** Serve the dev mailbox pages (/dev/mailbox) while no SMTP_URL is set. */
+  devMailbox: boolean;
+}
+
+/** `address@domain` or `Display Name <address@domain>` (one mailbox, no CR/LF). */
+export const MAILBOX_PATTERN = /^(?:[^<>\r\n@]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
 
 export interface HarvestConfig {
   /** Harvest registered publishers continuously in the server process. */
@@ -156,6 +170,23 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     datasetUrls,
   };
 
+  const smtpRaw = env.SMTP_URL || undefined;
+  let smtpUrl: string | undefined;
+  if (smtpRaw !== undefined) {
+    // The URL may carry a password: problems never echo it.
+    const parsed = URL.canParse(smtpRaw) ? new URL(smtpRaw) : undefined;
+    if (parsed && ['smtp:', 'smtps:'].includes(parsed.protocol) && parsed.hostname !== '') smtpUrl = smtpRaw;
+    else
+      problems.push(
+        'SMTP_URL must be an smtp:// or smtps:// URL with a host, e.g. smtp://user:pass@mail.example.org:587',
+      );
+  }
+  const defaultFrom = (env.EMAIL_FROM_DEFAULT || 'activehub <no-reply@localhost>').trim();
+  if (!MAILBOX_PATTERN.test(defaultFrom)) {
+    problems.push(`EMAIL_FROM_DEFAULT must be an address or "Name <address>" (got "${env.EMAIL_FROM_DEFAULT ?? ''}")`);
+  }
+  const mail: MailConfig = { smtpUrl, defaultFrom, devMailbox: bool('DEV_MAILBOX', true) };
+
   const config: Config = {
     port,
     host,
@@ -178,6 +209,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     sandbox,
     adminApiKey,
     harvest,
+    mail,
     ...overrides,
   };
 

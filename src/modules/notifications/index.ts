@@ -1,0 +1,10 @@
+export { createMailer, SEND_EMAIL_JOB } from './mailer.js';
+export type { Mailer, MailerDeps, OutgoingEmail, StoredEmail } from './mailer.js';
+export type { MailConfig } from '../../config.js';
+export type { EmailStatus, StoredAttachment } from './notifications.tables.js';
+export { renderConfirmationEmail, BARCODE_CID } from './confirmation-email.js';
+export type { ConfirmationEmailInput, RenderedEmail } from './confirmation-email.js';
+export { renderRefundEmail } from './refund-email.js';
+export type { RefundEmailInput } from './refund-email.js';
+export { qrCodePng } from './barcode.js';
+export { mailboxRoutes } from './mailbox.routes.js';

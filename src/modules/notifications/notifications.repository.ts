@@ -1,0 +1,99 @@
+import { sql, type Insertable, type Selectable } from 'kysely';
+import type { Executor } from '../../db/database.js';
+import { notificationsDb, type EmailsTable, type EmailStatus } from './notifications.tables.js';
+
+export type EmailRow = Selectable<EmailsTable>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string): boolean => UUID.test(value);
+
+export function insertEmail(db: Executor, email: Insertable<EmailsTable>) {
+  return notificationsDb(db).insertInto('emails').values(email).returning(['id']).executeTakeFirstOrThrow();
+}
+
+export function findEmail(db: Executor, id: string) {
+  return notificationsDb(db).selectFrom('emails').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function listEmails(db: Executor, options: { limit: number; to?: string | undefined }) {
+  let q = notificationsDb(db).selectFrom('emails').selectAll();
+  if (options.to !== undefined) q = q.where(sql<string>`lower(to_address)`, '=', options.to.toLowerCase());
+  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+}
+
+/** Outbox mode: the email is kept, not sent. */
+export function markStored(db: Executor, id: string, at: Date) {
+  return notificationsDb(db)
+    .updateTable('emails')
+    .set({ status: 'stored', sent_at: at, last_error: null })
+    .where('id', '=', id)
+    .where('status', 'in', ['queued', 'failed'])
+    .returning(['id'])
+    .executeTakeFirst();
+}
+
+/**
+ * Takes the email for one delivery attempt: waiting ones, and ones whose previous attempt was
+ * claimed before `staleBefore` (a worker that died mid-send). Nothing when another attempt holds
+ * it or it is done.
+ */
+export function claimForSending(db: Executor, id: string, at: Date, staleBefore: Date) {
+  return notificationsDb(db)
+    .updateTable('emails')
+    .set((eb) => ({ status: 'sending', claimed_at: at, attempts: eb('attempts', '+', 1) }))
+    .where('id', '=', id)
+    .where((eb) =>
+      eb.or([
+        eb('status', 'in', ['queued', 'failed']),
+        eb.and([eb('status', '=', 'sending'), eb('claimed_at', '<', staleBefore)]),
+      ]),
+    )
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export function markSent(db: Executor, id: string, messageId: string, at: Date) {
+  return notificationsDb(db)
+    .updateTable('emails')
+    .set({ status: 'sent', message_id: messageId, sent_at: at, last_error: null, claimed_at: null })
+    .where('id', '=', id)
+    .execute();
+}
+
+export function markFailed(db: Executor, id: string, error: string) {
+  return notificationsDb(db)
+    .updateTable('emails')
+    .set({ status: 'failed', last_error: error, claimed_at: null })
+    .where('id', '=', id)
+    .where('status', '=', 'sending')
+    .execute();
+}
+
+/**
+ * Erasure: the customer's emails keep their bookkeeping (kind, broker, order, status, dates) but
+ * lose recipient, content and attachments; emails not yet delivered are cancelled.
+ */
+export function eraseCustomerEmails(
+  db: Executor,
+  customerId: number,
+  placeholders: { to: string; subject: string; html: string; text: string },
+) {
+  return notificationsDb(db)
+    .updateTable('emails')
+    .set((eb) => ({
+      to_address: placeholders.to,
+      subject: placeholders.subject,
+      html_body: placeholders.html,
+      text_body: placeholders.text,
+      attachments: '[]',
+      last_error: null,
+      status: eb
+        .case()
+        .when('status', 'in', ['queued', 'sending', 'failed'] satisfies EmailStatus[])
+        .then(sql.lit<EmailStatus>('cancelled'))
+        .else(eb.ref('status'))
+        .end(),
+    }))
+    .where('customer_id', '=', customerId)
+    .execute();
+}

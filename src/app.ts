@@ -17,8 +17,10 @@ import { validatorCompiler } from './http/validation.js';
 import { createBrokersService } from './modules/brokers/index.js';
 import { createCustomersService, customersRoutes, ERASE_JOB } from './modules/customers/index.js';
 import { catalogRoutes, createCatalogService, createHarvester, HARVEST_JOB } from './modules/catalog/index.js';
+import { bookingRoutes, createBookingService } from './modules/booking/index.js';
 import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from './modules/search/index.js';
 import { createMailer, mailboxRoutes, SEND_EMAIL_JOB } from './modules/notifications/index.js';
+import { createPaymentsService } from './modules/payments/index.js';
 import { createVocabularies } from './lib/vocabularies.js';
 import { VERSION } from './lib/version.js';
 
@@ -55,6 +57,14 @@ export function buildServices(deps: Deps) {
   deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId));
   const vocab = createVocabularies();
   const catalog = createCatalogService({ database: deps.database, http: deps.http, clock: deps.clock });
+  // Open Booking API client for sellers' booking systems (checkout books through it).
+  const booking = createBookingService({
+    database: deps.database,
+    http: deps.http,
+    clock: deps.clock,
+    log: deps.log,
+    catalog,
+  });
   const harvester = createHarvester({
     database: deps.database,
     http: deps.http,
@@ -85,7 +95,13 @@ export function buildServices(deps: Deps) {
         : `${deps.config.publicBaseUrl}/checkout/${auth.brokerSlug}`;
     },
   });
-  return { brokers, customers, vocab, catalog, harvester, projector, search, mailer };
+  const payments = createPaymentsService({
+    database: deps.database,
+    clock: deps.clock,
+    log: deps.log,
+    config: deps.config.payments,
+  });
+  return { brokers, customers, vocab, catalog, booking, harvester, projector, search, mailer, payments };
 }
 
 export type Services = ReturnType<typeof buildServices>;
@@ -214,6 +230,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
   await app.register(customersRoutes(services.customers));
   await app.register(catalogRoutes(services.catalog));
+  await app.register(bookingRoutes(services.booking));
   await app.register(searchRoutes(services.search));
   // The local outbox as pages, only while emails are not sent anywhere (development, demos).
   if (!deps.config.mail.smtpUrl && deps.config.mail.devMailbox) await app.register(mailboxRoutes(services.mailer));

@@ -27,6 +27,22 @@ export interface Config {
   harvest: HarvestConfig;
   /** Outgoing email (confirmation and refund emails). */
   mail: MailConfig;
+  /** How checkouts take payment (test-mode checkouts always use the sandbox provider). */
+  payments: PaymentsConfig;
+}
+
+export interface PaymentsConfig {
+  /** Provider for live-mode checkouts: the built-in sandbox (Stripe test-card rules) or Stripe. */
+  provider: 'sandbox' | 'stripe';
+  /** Set when `provider` is 'stripe' (or when the keys are given anyway). */
+  stripe: StripeConfig | undefined;
+}
+
+export interface StripeConfig {
+  secretKey: string;
+  publishableKey: string;
+  /** Another Stripe-speaking server (tests); unset: https://api.stripe.com. */
+  apiBase: string | undefined;
 }
 
 export interface MailConfig {
@@ -187,6 +203,41 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   }
   const mail: MailConfig = { smtpUrl, defaultFrom, devMailbox: bool('DEV_MAILBOX', true) };
 
+  const paymentProvider = env.PAYMENT_PROVIDER || 'sandbox';
+  if (paymentProvider !== 'sandbox' && paymentProvider !== 'stripe') {
+    problems.push(`PAYMENT_PROVIDER must be sandbox or stripe (got "${paymentProvider}")`);
+  }
+  const stripeSecretKey = env.STRIPE_SECRET_KEY || undefined;
+  const stripePublishableKey = env.STRIPE_PUBLISHABLE_KEY || undefined;
+  const stripeApiBase = url('STRIPE_API_BASE');
+  // Keys are secrets: problems name the variable, never echo its value.
+  if (stripeSecretKey !== undefined && !/^(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}$/.test(stripeSecretKey)) {
+    problems.push('STRIPE_SECRET_KEY must be a Stripe secret key (sk_test_…, sk_live_…, or a restricted rk_… key)');
+  }
+  if (stripePublishableKey !== undefined && !/^pk_(test|live)_[A-Za-z0-9_]{8,}$/.test(stripePublishableKey)) {
+    problems.push('STRIPE_PUBLISHABLE_KEY must be a Stripe publishable key (pk_test_… or pk_live_…)');
+  }
+  if (paymentProvider === 'stripe') {
+    if (stripeSecretKey === undefined) problems.push('STRIPE_SECRET_KEY is required when PAYMENT_PROVIDER is stripe');
+    if (stripePublishableKey === undefined) {
+      problems.push('STRIPE_PUBLISHABLE_KEY is required when PAYMENT_PROVIDER is stripe');
+    }
+  }
+  const secretMode = /^(?:sk|rk)_(test|live)_/.exec(stripeSecretKey ?? '')?.[1];
+  const publishableMode = /^pk_(test|live)_/.exec(stripePublishableKey ?? '')?.[1];
+  if (secretMode && publishableMode && secretMode !== publishableMode) {
+    problems.push(
+      `STRIPE_SECRET_KEY is a ${secretMode} key but STRIPE_PUBLISHABLE_KEY is a ${publishableMode} key; use a pair from one mode`,
+    );
+  }
+  const payments: PaymentsConfig = {
+    provider: paymentProvider === 'stripe' ? 'stripe' : 'sandbox',
+    stripe:
+      stripeSecretKey !== undefined && stripePublishableKey !== undefined
+        ? { secretKey: stripeSecretKey, publishableKey: stripePublishableKey, apiBase: stripeApiBase }
+        : undefined,
+  };
+
   const config: Config = {
     port,
     host,
@@ -210,6 +261,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     adminApiKey,
     harvest,
     mail,
+    payments,
     ...overrides,
   };
 

@@ -6,6 +6,15 @@
 export const ERROR_CODES = {
   BAD_REQUEST: { status: 400, type: 'BadRequestError', name: 'The request is invalid' },
   UPDATE_FAILED: { status: 400, type: 'UpdateFailedError', name: 'The update could not be applied' },
+  // Checkout: why an opportunity cannot be booked (OpenActive names, DECISIONS §5).
+  UNKNOWN_OPPORTUNITY: { status: 400, type: 'UnknownOpportunityError', name: 'Unknown opportunity' },
+  UNKNOWN_OFFER: { status: 400, type: 'UnknownOfferError', name: 'Unknown offer' },
+  OPPORTUNITY_FULL: { status: 400, type: 'OpportunityIsFullError', name: 'The opportunity is full' },
+  OPPORTUNITY_NOT_BOOKABLE: {
+    status: 400,
+    type: 'OpportunityOfferPairNotBookableError',
+    name: 'The opportunity cannot be booked',
+  },
   UNAUTHENTICATED: { status: 401, type: 'UnauthenticatedError', name: 'An API key is required' },
   INVALID_API_TOKEN: { status: 401, type: 'InvalidAPITokenError', name: 'The API key is not valid' },
   FORBIDDEN: { status: 403, type: 'ForbiddenError', name: 'The API key does not grant access to this' },

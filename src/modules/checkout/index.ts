@@ -1,0 +1,13 @@
+export { createCheckoutService, problemOf } from './checkout.service.js';
+export type {
+  CheckoutService,
+  CheckoutDeps,
+  CheckoutView,
+  CheckoutStep,
+  CheckoutChoice,
+  CheckoutBranding,
+} from './checkout.service.js';
+export { checkoutRoutes } from './checkout.routes.js';
+export { RECOVER_ORDER_JOB } from './recovery.js';
+export type { OrderRecovery, RecoveryOutcome } from './recovery.js';
+export type { CardDetails, PaymentForm } from './ports.js';

@@ -69,17 +69,20 @@ const dayFormat = new Intl.DateTimeFormat('en-GB', {
 });
 const timeFormat = new Intl.DateTimeFormat('en-GB', { timeZone: TIME_ZONE, hour: '2-digit', minute: '2-digit' });
 
+/** "Saturday 5 December 2026" (built from parts: ICU versions differ on the comma after the weekday). */
+function day(date: Date): string {
+  const parts = Object.fromEntries(dayFormat.formatToParts(date).map((p) => [p.type, p.value]));
+  return `${parts.weekday} ${parts.day} ${parts.month} ${parts.year}`;
+}
+
 /** "Saturday 5 December 2026, 10:00–11:00" in UK time; unparseable input is shown as given. */
 export function formatWhen(startDate: string, endDate?: string | null): string {
   const start = new Date(startDate);
   if (Number.isNaN(start.getTime())) return startDate;
-  let text = `${dayFormat.format(start)}, ${timeFormat.format(start)}`;
+  let text = `${day(start)}, ${timeFormat.format(start)}`;
   const end = endDate ? new Date(endDate) : null;
   if (end && !Number.isNaN(end.getTime()) && end > start) {
-    text +=
-      dayFormat.format(end) === dayFormat.format(start)
-        ? `–${timeFormat.format(end)}`
-        : ` to ${dayFormat.format(end)}, ${timeFormat.format(end)}`;
+    text += day(end) === day(start) ? `–${timeFormat.format(end)}` : ` to ${day(end)}, ${timeFormat.format(end)}`;
   }
   return text;
 }

@@ -91,7 +91,10 @@ export function redactAddresses(message: string): string {
 
 /** A display name safe inside a quoted-string (no quotes, backslashes or line breaks). */
 function displayName(name: string): string {
-  return name.replace(/[\\"\r\n]+/g, ' ').trim();
+  return name
+    .replace(/[\\"\r\n]+/g, ' ')
+    .replace(/\s{2,}/g, ' ')
+    .trim();
 }
 
 /** `Name <addr>` with `addr` taken from `address` (which may itself be `Other <addr>`). */

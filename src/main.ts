@@ -57,14 +57,22 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
 
   // Publishers to harvest: the bundled sandbox (unless turned off) and any configured dataset
   // sites. Registering again refreshes their metadata and feed list.
-  const datasetUrls = [
-    ...(config.harvest.registerSandbox ? sandboxes.map((s) => `${s.publicUrl}/openactive`) : []),
-    ...config.harvest.datasetUrls,
-  ];
+  const sandboxDatasetUrls = config.harvest.registerSandbox ? sandboxes.map((s) => `${s.publicUrl}/openactive`) : [];
+  const datasetUrls = [...sandboxDatasetUrls, ...config.harvest.datasetUrls];
   for (const datasetUrl of datasetUrls) {
     try {
       const { publisher, feeds } = await services.catalog.addPublisher({ datasetUrl });
       deps.log.info({ publisher: publisher.name, feeds: feeds.length }, 'publisher registered');
+      // The bundled sandbox knows activehub as booking partner 'activehub' (its test credential).
+      // Credentials an operator has set since are kept.
+      if (sandboxDatasetUrls.includes(datasetUrl)) {
+        await services.booking.setCredentials({
+          publisherId: publisher.id,
+          sellerId: null,
+          headers: { 'X-OpenActive-Test-Client-Id': 'activehub' },
+          onlyIfMissing: true,
+        });
+      }
     } catch (err) {
       deps.log.warn({ datasetUrl, err: (err as Error).message }, 'could not register publisher');
     }

@@ -1,11 +1,76 @@
 import type { Selectable } from 'kysely';
 import type { Database } from '../../db/database.js';
-import type { FeedsTable } from '../../db/schema.js';
+import type { CatalogEntitiesTable, FeedsTable } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { HttpClient } from '../../lib/http-client.js';
 import * as repo from './catalog.repository.js';
 import { FEED_KINDS, parseDatasetSite } from './dataset-site.js';
+
+/** A bookable occurrence as checkout needs it (see `findOpportunity`). */
+export interface Opportunity {
+  publisherId: number;
+  oaId: string;
+  type: 'ScheduledSession' | 'Slot';
+  /** Its own name, else its series'/facility's. */
+  name: string;
+  startDate: Date;
+  endDate: Date | null;
+  remainingCapacity: number | null;
+  /** As published, e.g. https://schema.org/EventScheduled. */
+  eventStatus: string | null;
+  /** The SessionSeries, or the FacilityUse of a Slot (else the nearest parent found). */
+  parent: { oaId: string; type: string; name: string | null; data: Record<string, unknown> } | null;
+  sellerId: string | null;
+  sellerName: string | null;
+  /** The organizer/provider object as published. */
+  seller: Record<string, unknown> | null;
+  location: Record<string, unknown> | null;
+  /** Its own offers, else the nearest parent's. */
+  offers: Record<string, unknown>[];
+  /** The harvested occurrence as published. */
+  data: Record<string, unknown>;
+  /** The publisher's Open Booking API Base URI. */
+  bookingEndpointUrl: string | null;
+}
+
+type Entity = Selectable<CatalogEntitiesTable>;
+
+function toOpportunity(row: Entity, ancestors: Entity[], bookingEndpointUrl: string | null): Opportunity {
+  const chain = [row, ...ancestors];
+  const first = <T>(pick: (e: Entity) => T | null | undefined): T | null => {
+    for (const e of chain) {
+      const v = pick(e);
+      if (v !== null && v !== undefined) return v;
+    }
+    return null;
+  };
+  const parent = ancestors.find((a) => a.type === 'SessionSeries' || a.type === 'FacilityUse') ?? ancestors[0] ?? null;
+  const status = row.data.eventStatus;
+  return {
+    publisherId: row.publisher_id,
+    oaId: row.oa_id,
+    type: row.type as 'ScheduledSession' | 'Slot',
+    name: first((e) => e.name) ?? '',
+    startDate: new Date(row.start_date!),
+    endDate: row.end_date ? new Date(row.end_date) : null,
+    remainingCapacity: row.remaining_capacity,
+    eventStatus:
+      typeof status === 'string' && status
+        ? status
+        : row.event_status
+          ? `https://schema.org/${row.event_status}`
+          : null,
+    parent: parent ? { oaId: parent.oa_id, type: parent.type, name: parent.name, data: parent.data } : null,
+    sellerId: first((e) => e.organizer_id),
+    sellerName: first((e) => e.organizer_name),
+    seller: first((e) => e.organizer),
+    location: first((e) => e.location),
+    offers: first((e) => (e.offers && e.offers.length > 0 ? e.offers : null)) ?? [],
+    data: row.data,
+    bookingEndpointUrl,
+  };
+}
 
 export interface PublisherInput {
   datasetUrl?: string | undefined;
@@ -191,6 +256,27 @@ export function createCatalogService({
             lastMessage: x.last_message,
           })),
       }));
+    },
+
+    /**
+     * A bookable occurrence (ScheduledSession or Slot) by its OpenActive `@id`, with what it
+     * inherits from its parents (series/facility: name, organizer, location, offers) resolved,
+     * and the booking endpoint of its publisher. Used by checkout.
+     */
+    async findOpportunity(oaId: string): Promise<Opportunity | undefined> {
+      const rows = await repo.findEntitiesByOaIdAnyPublisher(db, oaId);
+      const row = rows.find((r) => (r.type === 'ScheduledSession' || r.type === 'Slot') && r.start_date !== null);
+      if (!row) return undefined;
+      // Parents: SessionSeries (→ EventSeries), or IndividualFacilityUse → FacilityUse.
+      const ancestors: Selectable<CatalogEntitiesTable>[] = [];
+      let parentId = row.parent_oa_id;
+      while (parentId && ancestors.length < 3 && !ancestors.some((a) => a.oa_id === parentId)) {
+        const parent = await repo.findEntity(db, row.publisher_id, parentId);
+        if (!parent) break;
+        ancestors.push(parent);
+        parentId = parent.parent_oa_id;
+      }
+      return toOpportunity(row, ancestors, row.booking_endpoint_url);
     },
 
     countEntitiesByType: (publisherId: number) => repo.countEntitiesByType(db, publisherId),

@@ -1,5 +1,5 @@
 export { createCatalogService } from './catalog.service.js';
-export type { CatalogService, PublisherInput } from './catalog.service.js';
+export type { CatalogService, Opportunity, PublisherInput } from './catalog.service.js';
 export { createHarvester, applyPage } from './harvester.js';
 export type { Harvester, PageProgress, WalkResult } from './harvester.js';
 export { createHarvestScheduler, HARVEST_JOB } from './harvest-scheduler.js';

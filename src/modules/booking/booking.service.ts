@@ -1,0 +1,172 @@
+import type { Logger } from 'pino';
+import type { Database } from '../../db/database.js';
+import { AppError, isAppError } from '../../http/errors.js';
+import type { Clock } from '../../lib/clock.js';
+import type { HttpClient } from '../../lib/http-client.js';
+import type { CatalogService } from '../catalog/index.js';
+import { createBookingClient, type BookingClient } from './booking.client.js';
+import { BookingError, problemFor } from './booking.errors.js';
+import * as repo from './booking.repository.js';
+import { bookingDb } from './booking.tables.js';
+import type { BookingTarget } from './order-requests.js';
+
+/*
+ * Booking with sellers: where each seller is booked (the Open Booking API Base URI from its
+ * publisher's dataset site) and with which booking-partner credentials (stored per publisher,
+ * optionally per seller), plus the Open Booking API client itself.
+ */
+
+export interface CredentialsInput {
+  publisherId: number;
+  /** The seller's `@id`; null or absent = every seller of the publisher. */
+  sellerId?: string | null;
+  /** HTTP headers to send, e.g. `{ Authorization: 'Bearer …' }` or `{ 'X-OpenActive-Test-Client-Id': 'activehub' }`. */
+  headers: Record<string, string>;
+  /** Keep existing credentials (defaults at start-up must not replace what an operator set). */
+  onlyIfMissing?: boolean;
+}
+
+export interface BookingService extends BookingClient {
+  /**
+   * Where and how to book this seller's opportunities. Throws BookingError `not_bookable` when
+   * the publisher is unknown or has no booking endpoint, `invalid_credentials` when no
+   * credentials are stored for the publisher or the seller.
+   */
+  targetFor(publisherId: number, sellerId: string): Promise<BookingTarget>;
+  setCredentials(input: CredentialsInput): Promise<void>;
+  /** Header names (never values) of the stored credentials, for operators. */
+  listCredentials(publisherId: number): Promise<{ sellerId: string | null; headerNames: string[]; updatedAt: Date }[]>;
+}
+
+export interface BookingServiceDeps {
+  database: Database;
+  http: HttpClient;
+  clock: Clock;
+  log: Logger;
+  catalog: CatalogService;
+  /** Extra attempts on timeouts, network errors, 429 and 5xx (default 1). */
+  retries?: number;
+}
+
+/** RFC 7230 token. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+/** Visible ASCII and spaces/tabs; no CR/LF (no header injection). */
+const HEADER_VALUE = /^[\t\x20-\x7e]{0,4096}$/;
+/** Set by the client itself; credentials must not change them. */
+const RESERVED = new Set([
+  'host',
+  'content-type',
+  'content-length',
+  'accept',
+  'transfer-encoding',
+  'connection',
+  'user-agent',
+]);
+const MAX_HEADERS = 20;
+
+/** Lower-cased, checked headers; throws a 400 naming the bad one. */
+export function checkHeaders(headers: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(headers);
+  if (entries.length === 0 || entries.length > MAX_HEADERS) {
+    throw new AppError('BAD_REQUEST', `Give between 1 and ${MAX_HEADERS} headers.`, {
+      fieldErrors: [{ path: '/headers', message: `must have 1 to ${MAX_HEADERS} headers` }],
+    });
+  }
+  const out: Record<string, string> = {};
+  for (const [name, value] of entries) {
+    const lower = name.toLowerCase();
+    const bad = (message: string) =>
+      new AppError('BAD_REQUEST', `Header ${JSON.stringify(name.slice(0, 100))} ${message}.`, {
+        fieldErrors: [{ path: `/headers/${name.slice(0, 100)}`, message }],
+      });
+    if (!HEADER_NAME.test(name)) throw bad('is not a valid HTTP header name');
+    if (RESERVED.has(lower)) throw bad('is set by activehub itself and cannot be a credential');
+    if (typeof value !== 'string' || !HEADER_VALUE.test(value)) {
+      throw bad('must have a value of at most 4096 printable ASCII characters');
+    }
+    if (lower in out) throw bad('is given twice');
+    out[lower] = value;
+  }
+  return out;
+}
+
+function checkSellerId(sellerId: string | null | undefined): string | null {
+  if (sellerId === undefined || sellerId === null) return null;
+  try {
+    const u = new URL(sellerId);
+    if ((u.protocol === 'http:' || u.protocol === 'https:') && sellerId.length <= 2000) return sellerId;
+  } catch {
+    // fall through
+  }
+  throw new AppError('BAD_REQUEST', 'sellerId must be the absolute http(s) URL of the seller (its @id).', {
+    fieldErrors: [{ path: '/sellerId', message: 'must be an absolute http(s) URL' }],
+  });
+}
+
+export function createBookingService(deps: BookingServiceDeps): BookingService {
+  const db = bookingDb(deps.database.db);
+  const client = createBookingClient({
+    http: deps.http,
+    log: deps.log,
+    ...(deps.retries !== undefined ? { retries: deps.retries } : {}),
+  });
+
+  async function publisher(publisherId: number) {
+    try {
+      return await deps.catalog.getPublisher(publisherId);
+    } catch (err) {
+      if (isAppError(err) && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  return {
+    ...client,
+
+    async targetFor(publisherId, sellerId) {
+      const p = await publisher(publisherId);
+      if (!p?.booking_endpoint_url) {
+        throw new BookingError(problemFor('not_bookable'), {
+          retryable: false,
+          detail: p ? `publisher ${publisherId} has no Open Booking API endpoint` : `no publisher ${publisherId}`,
+        });
+      }
+      const credentials = await repo.findCredentials(db, publisherId, sellerId);
+      if (!credentials) {
+        throw new BookingError(problemFor('invalid_credentials'), {
+          retryable: false,
+          detail: `no booking-partner credentials for publisher ${publisherId}, seller ${sellerId}`,
+        });
+      }
+      return {
+        publisherId,
+        endpointUrl: p.booking_endpoint_url.replace(/\/+$/, ''),
+        sellerId,
+        headers: { ...credentials.headers },
+      };
+    },
+
+    async setCredentials(input) {
+      const headers = checkHeaders(input.headers);
+      const sellerId = checkSellerId(input.sellerId);
+      if (!(await publisher(input.publisherId))) {
+        throw new AppError('NOT_FOUND', `There is no publisher ${input.publisherId}.`);
+      }
+      await repo.upsertCredentials(
+        db,
+        { publisherId: input.publisherId, sellerId, headers, now: deps.clock.now() },
+        { onlyIfMissing: input.onlyIfMissing === true },
+      );
+    },
+
+    async listCredentials(publisherId) {
+      if (!(await publisher(publisherId))) throw new AppError('NOT_FOUND', `There is no publisher ${publisherId}.`);
+      const rows = await repo.listCredentials(db, publisherId);
+      return rows.map((r) => ({
+        sellerId: r.seller_id,
+        headerNames: Object.keys(r.headers).sort(),
+        updatedAt: r.updated_at,
+      }));
+    },
+  };
+}

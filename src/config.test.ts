@@ -199,3 +199,66 @@ describe('loadConfig', () => {
     for (const p of problems) expect(message).toContain(`  - ${p}`);
   });
 });
+
+describe('loadConfig: payments', () => {
+  const sk = 'sk_test_51ExampleSecretKey0123';
+  const pk = 'pk_test_51ExamplePublishKey0123';
+
+  it('uses the sandbox provider by default, with no Stripe keys needed', () => {
+    expect(loadConfig({}).payments).toEqual({ provider: 'sandbox', stripe: undefined });
+  });
+
+  it('reads the Stripe provider, keys and API base', () => {
+    const config = loadConfig({
+      PAYMENT_PROVIDER: 'stripe',
+      STRIPE_SECRET_KEY: sk,
+      STRIPE_PUBLISHABLE_KEY: pk,
+      STRIPE_API_BASE: 'http://127.0.0.1:12111',
+    });
+    expect(config.payments).toEqual({
+      provider: 'stripe',
+      stripe: { secretKey: sk, publishableKey: pk, apiBase: 'http://127.0.0.1:12111' },
+    });
+    expect(
+      loadConfig({
+        PAYMENT_PROVIDER: 'stripe',
+        STRIPE_SECRET_KEY: 'rk_live_restricted0123',
+        STRIPE_PUBLISHABLE_KEY: 'pk_live_abcdefgh0123',
+      }).payments.stripe,
+    ).toEqual({ secretKey: 'rk_live_restricted0123', publishableKey: 'pk_live_abcdefgh0123', apiBase: undefined });
+  });
+
+  it('reports every payments problem together, without echoing secret keys', () => {
+    const problems = problemsOf({
+      PAYMENT_PROVIDER: 'paypal',
+      STRIPE_SECRET_KEY: 'pk_test_notasecretkey',
+      STRIPE_PUBLISHABLE_KEY: 'sk_test_notpublishable',
+      STRIPE_API_BASE: 'ftp://stripe.example',
+    });
+    expect(problems).toEqual([
+      'PAYMENT_PROVIDER must be sandbox or stripe (got "paypal")',
+      'STRIPE_API_BASE must be an absolute http(s) URL (got "ftp://stripe.example")',
+      'STRIPE_SECRET_KEY must be a Stripe secret key (sk_test_…, sk_live_…, or a restricted rk_… key)',
+      'STRIPE_PUBLISHABLE_KEY must be a Stripe publishable key (pk_test_… or pk_live_…)',
+    ]);
+    expect(problems.join('\n')).not.toContain('notasecretkey');
+  });
+
+  it('needs both keys for the Stripe provider, from the same mode', () => {
+    expect(problemsOf({ PAYMENT_PROVIDER: 'stripe' })).toEqual([
+      'STRIPE_SECRET_KEY is required when PAYMENT_PROVIDER is stripe',
+      'STRIPE_PUBLISHABLE_KEY is required when PAYMENT_PROVIDER is stripe',
+    ]);
+    expect(
+      problemsOf({ PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: sk, STRIPE_PUBLISHABLE_KEY: 'pk_live_abcdefgh0123' }),
+    ).toEqual(['STRIPE_SECRET_KEY is a test key but STRIPE_PUBLISHABLE_KEY is a live key; use a pair from one mode']);
+  });
+
+  it('payments problems are reported along with the others', () => {
+    const problems = problemsOf({ PORT: 'x', PAYMENT_PROVIDER: 'stripe', LOG_LEVEL: 'loud' });
+    expect(problems).toHaveLength(4);
+    expect(problems.some((p) => p.startsWith('PORT '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('LOG_LEVEL '))).toBe(true);
+    expect(problems.filter((p) => p.startsWith('STRIPE_'))).toHaveLength(2);
+  });
+});

@@ -1,0 +1,166 @@
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../app.js';
+import { expectError } from '../../../test/http-assertions.js';
+import { createTestContext, type TestContext } from '../../../test/helpers.js';
+import { renderConfirmationEmail } from './confirmation-email.js';
+import { SEND_EMAIL_JOB, type OutgoingEmail } from './mailer.js';
+import { sampleConfirmation } from './notifications.fixtures.js';
+
+// Without SMTP_URL: emails are kept in the local outbox and shown by the dev mailbox pages.
+
+let t: TestContext;
+let brokerId: number;
+const HOSTILE_SUBJECT = '<script>alert("subject")</script> & more';
+
+beforeAll(async () => {
+  t = await createTestContext();
+  await t.deps.jobs.start();
+  brokerId = (await t.newBroker()).brokerId;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+function email(overrides: Partial<OutgoingEmail> = {}): OutgoingEmail {
+  return {
+    brokerId,
+    kind: 'order-confirmation',
+    from: t.services.mailer.senderFor({ name: 'Acme Fitness' }),
+    to: 'louis@example.com',
+    ...renderConfirmationEmail(sampleConfirmation()),
+    ...overrides,
+  };
+}
+
+describe('local outbox and dev mailbox', () => {
+  let confirmationId: string;
+  let hostileId: string;
+
+  it('stores emails instead of sending them', async () => {
+    confirmationId = (await t.services.mailer.enqueue(t.deps.database.db, email({ orderId: 'order-1' }))).id;
+    await new Promise((r) => setTimeout(r, 5)); // a later created_at, for "newest first"
+    hostileId = (
+      await t.services.mailer.enqueue(
+        t.deps.database.db,
+        email({
+          to: 'mallory@example.com',
+          subject: HOSTILE_SUBJECT,
+          html: '<p>Hi</p><script>alert("body")</script><img src="x" onerror="alert(2)">',
+          text: '</pre><script>alert("text")</script>',
+          attachments: [
+            {
+              filename: '<evil>.html',
+              contentType: 'text/html',
+              contentBase64: Buffer.from('<script>1</script>').toString('base64'),
+            },
+          ],
+        }),
+      )
+    ).id;
+    expect(await t.deps.jobs.runDue(SEND_EMAIL_JOB)).toBe(2);
+    const stored = await t.services.mailer.get(confirmationId);
+    expect(stored).toMatchObject({
+      status: 'stored',
+      from: '"Acme Fitness" <no-reply@localhost>',
+      to: 'louis@example.com',
+      orderId: 'order-1',
+      messageId: null,
+    });
+    expect(stored?.sentAt).toBeInstanceOf(Date);
+    // Idempotent: delivering again changes nothing.
+    await t.services.mailer.deliver(confirmationId);
+    expect((await t.services.mailer.get(confirmationId))?.status).toBe('stored');
+    expect((await t.services.mailer.list({ to: 'LOUIS@example.com' })).map((e) => e.id)).toEqual([confirmationId]);
+  });
+
+  it('lists stored emails, newest first, every value escaped', async () => {
+    const res = await t.request({ method: 'GET', url: '/dev/mailbox' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(res.body).toContain('Booking confirmed: Yoga Flow and 1 more (ref AH-7Q2K9D)');
+    expect(res.body).toContain(`href="/dev/mailbox/${confirmationId}"`);
+    expect(res.body).toContain('&lt;script&gt;alert(&quot;subject&quot;)&lt;/script&gt; &amp; more');
+    expect(res.body).not.toContain('<script');
+    expect(res.body.indexOf(hostileId)).toBeLessThan(res.body.indexOf(confirmationId));
+
+    const filtered = await t.request({ method: 'GET', url: '/dev/mailbox?to=mallory@example.com&limit=5' });
+    expect(filtered.statusCode).toBe(200);
+    expect(filtered.body).toContain(hostileId);
+    expect(filtered.body).not.toContain(confirmationId);
+  });
+
+  it('shows one email: headers, the HTML in a sandboxed frame, the text, the attachments', async () => {
+    const res = await t.request({ method: 'GET', url: `/dev/mailbox/${confirmationId}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('&quot;Acme Fitness&quot; &lt;no-reply@localhost&gt;');
+    expect(res.body).toMatch(/<iframe title="Email HTML" sandbox="" [^>]*srcdoc="&lt;!doctype html&gt;/);
+    // The inline QR code is served by the attachment route inside the frame.
+    expect(res.body).toContain(`src=&quot;/dev/mailbox/${confirmationId}/attachments/0&quot;`);
+    expect(res.body).toContain('Your entry code: AH7Q2K9D-01');
+
+    const png = await t.request({ method: 'GET', url: `/dev/mailbox/${confirmationId}/attachments/0` });
+    expect(png.statusCode).toBe(200);
+    expect(png.headers['content-type']).toBe('image/png');
+    expect(png.rawPayload.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  });
+
+  it('never lets a hostile email run anything on the page', async () => {
+    const res = await t.request({ method: 'GET', url: `/dev/mailbox/${hostileId}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).not.toContain('<script');
+    expect(res.body).not.toMatch(/<img[^>]*onerror/);
+    expect(res.body).toContain('&lt;script&gt;alert(&quot;subject&quot;)&lt;/script&gt;');
+    expect(res.body).toContain('&lt;/pre&gt;&lt;script&gt;alert(&quot;text&quot;)&lt;/script&gt;');
+    expect(res.body).toContain('&lt;evil&gt;.html');
+    // An HTML attachment is a download under a sandboxing policy, never a page of ours.
+    const attachment = await t.request({ method: 'GET', url: `/dev/mailbox/${hostileId}/attachments/0` });
+    expect(attachment.statusCode).toBe(200);
+    expect(attachment.headers['content-type']).toBe('application/octet-stream');
+    expect(attachment.headers['content-disposition']).toBe('attachment; filename="_evil_.html"');
+    expect(attachment.headers['content-security-policy']).toContain('sandbox');
+  });
+
+  it('answers 404 for unknown emails and attachments, 400 for malformed ids', async () => {
+    expectError(
+      await t.request({ method: 'GET', url: '/dev/mailbox/00000000-0000-4000-8000-000000000000' }),
+      404,
+      'NotFoundError',
+    );
+    expectError(
+      await t.request({ method: 'GET', url: `/dev/mailbox/${confirmationId}/attachments/1` }),
+      404,
+      'NotFoundError',
+    );
+    expectError(await t.request({ method: 'GET', url: '/dev/mailbox/not-a-uuid' }), 400, 'BadRequestError');
+    expectError(
+      await t.request({ method: 'GET', url: `/dev/mailbox/${confirmationId}/attachments/x` }),
+      400,
+      'BadRequestError',
+    );
+    expectError(await t.request({ method: 'GET', url: '/dev/mailbox?limit=0' }), 400, 'BadRequestError');
+    expectError(await t.request({ method: 'GET', url: '/dev/mailbox?limit=abc' }), 400, 'BadRequestError');
+  });
+
+  it('is left out of the OpenAPI document', async () => {
+    const doc = (await t.request({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>();
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/dev/'))).toEqual([]);
+  });
+});
+
+describe('DEV_MAILBOX=false', () => {
+  it('turns the pages off', async () => {
+    const config = { ...t.deps.config, mail: { ...t.deps.config.mail, devMailbox: false } };
+    const app = await buildApp({ ...t.deps, config, metrics: new Registry() }, t.services);
+    try {
+      expect((await app.inject({ method: 'GET', url: '/dev/mailbox' })).statusCode).toBe(404);
+      expect(
+        (await app.inject({ method: 'GET', url: `/dev/mailbox/${(await t.services.mailer.list())[0]!.id}` }))
+          .statusCode,
+      ).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+});

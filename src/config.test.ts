@@ -172,7 +172,44 @@ describe('loadConfig', () => {
       'https://ok.example.com/,not a url',
       'HARVEST_DATASET_URLS must be comma-separated absolute URLs (got "not a url")',
     ],
+    [
+      'SMTP_URL',
+      'http://mail.example.org',
+      'SMTP_URL must be an smtp:// or smtps:// URL with a host, e.g. smtp://user:pass@mail.example.org:587',
+    ],
+    ['EMAIL_FROM_DEFAULT', 'no-reply', 'EMAIL_FROM_DEFAULT must be an address or "Name <address>" (got "no-reply")'],
+    ['DEV_MAILBOX', 'perhaps', 'DEV_MAILBOX must be true or false (got "perhaps")'],
   ];
+
+  it('reads the mail settings: local outbox and dev mailbox unless SMTP_URL is set', () => {
+    expect(loadConfig({}).mail).toEqual({
+      smtpUrl: undefined,
+      defaultFrom: 'activehub <no-reply@localhost>',
+      devMailbox: true,
+    });
+    expect(
+      loadConfig({
+        SMTP_URL: 'smtps://relay%40acme:p%40ss@mail.example.org:465',
+        EMAIL_FROM_DEFAULT: 'Acme Bookings <bookings@acme.example>',
+        DEV_MAILBOX: 'false',
+      }).mail,
+    ).toEqual({
+      smtpUrl: 'smtps://relay%40acme:p%40ss@mail.example.org:465',
+      defaultFrom: 'Acme Bookings <bookings@acme.example>',
+      devMailbox: false,
+    });
+    expect(loadConfig({ EMAIL_FROM_DEFAULT: 'no-reply@example.org' }).mail.defaultFrom).toBe('no-reply@example.org');
+    expect(loadConfig({ SMTP_URL: 'smtp://127.0.0.1:2525' }).mail.smtpUrl).toBe('smtp://127.0.0.1:2525');
+  });
+
+  it('never repeats an SMTP password in a problem, and refuses addresses with line breaks', () => {
+    const problems = problemsOf({ SMTP_URL: 'mailto://user:hunter2-secret@mail.example.org' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).not.toContain('hunter2-secret');
+    expect(problemsOf({ SMTP_URL: 'smtp://' })).toHaveLength(1);
+    expect(problemsOf({ EMAIL_FROM_DEFAULT: 'a@b.example\r\nBcc: c@d.example' })).toHaveLength(1);
+    expect(problemsOf({ EMAIL_FROM_DEFAULT: 'Two <a@b.example>, <c@d.example>' })).toHaveLength(1);
+  });
 
   it.each(bad)('reports %s=%j', (name, value, problem) => {
     expect(problemsOf({ [name]: value })).toEqual([problem]);

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../../../test/http-assertions.js';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
+import { renderConfirmationEmail, SEND_EMAIL_JOB } from '../notifications/index.js';
 
 let t: TestContext;
 beforeAll(async () => {
@@ -105,6 +106,53 @@ describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
     });
     expect(pass.statusCode).toBe(200);
 
+    // A confirmation email to the customer, kept in the outbox: its recipient, names and content
+    // are personal data too (the mailer's erasure hook).
+    const customerRow = await t.deps.database.db
+      .selectFrom('customers')
+      .select(['id', 'broker_id'])
+      .where('identifier', '=', id)
+      .executeTakeFirstOrThrow();
+    const customer = {
+      givenName: distinctive.givenName,
+      familyName: distinctive.familyName,
+      email: distinctive.updatedEmail,
+    };
+    const confirmation = renderConfirmationEmail({
+      broker: { name: 'Erasure Test Broker' },
+      customer,
+      orderNumber: 'ER-0001',
+      barcode: 'ER-0001-1',
+      items: [
+        {
+          name: 'Aqua Aerobics',
+          startDate: '2026-12-01T09:00:00Z',
+          attendeeName: `${distinctive.givenName} ${distinctive.familyName}`,
+          priceText: '£4.00',
+        },
+      ],
+      totalText: '£4.00',
+      seller: { name: 'Erasure Test Seller' },
+    });
+    await t.deps.jobs.start();
+    const { id: emailId } = await t.deps.database.db.transaction().execute((trx) =>
+      t.services.mailer.enqueue(trx, {
+        brokerId: customerRow.broker_id,
+        customerId: customerRow.id,
+        kind: 'order-confirmation',
+        from: 'bookings@erasure.example',
+        to: `"${distinctive.givenName} ${distinctive.familyName}" <${distinctive.updatedEmail}>`,
+        ...confirmation,
+      }),
+    );
+    expect(await t.deps.jobs.runDue(SEND_EMAIL_JOB)).toBe(1);
+    const storedEmail = await t.services.mailer.get(emailId);
+    expect(storedEmail?.status).toBe('stored');
+    for (const part of [storedEmail?.to, storedEmail?.html, storedEmail?.text]) {
+      expect(part).toContain(distinctive.givenName);
+    }
+    expect(storedEmail?.to).toContain(distinctive.updatedEmail);
+
     // The scan must be able to see the values before erasure, or its silence afterwards proves nothing.
     const before = (await dumpDatabase()).map((r) => r.text).join('\n');
     for (const value of Object.values(distinctive)) expect(before, value).toContain(value);
@@ -142,6 +190,14 @@ describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
       access_pass: null,
     });
     expect(row.erased_at).toBeInstanceOf(Date);
+
+    // The email is still there as a record (kind, broker, status, dates), with placeholders.
+    expect(await t.services.mailer.get(emailId)).toMatchObject({
+      kind: 'order-confirmation',
+      status: 'stored',
+      to: `deleted-${id}@invalid`,
+      attachments: [],
+    });
 
     // Running the job again (a retry after a crash) is harmless.
     expect(await t.deps.jobs.runDue('customers.erase')).toBe(0);

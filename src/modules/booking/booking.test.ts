@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
@@ -522,6 +523,46 @@ describe('failures of the seller or of our credentials', () => {
       expect(err.problem.code).toBe('seller_unavailable');
       expect(err.retryable).toBe(true);
       expect(err.problem.message).toMatch(/not responding/);
+    }
+  });
+
+  it('a seller answering 503 or a non-JSON 502, or not answering in time: seller_unavailable, retryable', async () => {
+    let calls = 0;
+    const server = http.createServer((req, res) => {
+      calls += 1;
+      if (req.url?.includes('hang')) return; // never answers
+      if (req.url?.includes('gateway')) {
+        res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>Bad gateway</h1>');
+        return;
+      }
+      res
+        .writeHead(503, { 'content-type': 'application/vnd.openactive.booking+json; version=1' })
+        .end(JSON.stringify({ '@type': 'TemporarilyUnableToProduceOrderQuoteError', description: 'maintenance' }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const at = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const quick = createBookingService({
+      database: t.deps.database,
+      http: createHttpClient({ userAgent: 'activehub-test', timeoutMs: 300, retryBaseMs: 10 }),
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+      catalog: t.services.catalog,
+      retries: 1,
+    });
+    try {
+      for (const path of ['busy', 'gateway', 'hang']) {
+        const before = calls;
+        const err = await bookingError(
+          quick.c1({ ...input(paid), target: { ...target, endpointUrl: `${at}/${path}` } }),
+        );
+        expect(err.problem.code, path).toBe('seller_unavailable');
+        expect(err.retryable, path).toBe(true);
+        expect(calls - before, `${path}: one retry`).toBe(2);
+        if (path === 'busy') expect(err.problem.openActiveType).toBe('TemporarilyUnableToProduceOrderQuoteError');
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 

@@ -73,8 +73,22 @@ function clientFor(config: StripeConfig): StripeClient {
 export function createStripeProvider(deps: { config: StripeConfig; log: Logger }): PaymentProvider {
   const stripe = clientFor(deps.config);
 
-  /** Failures that leave the outcome unknown (network, Stripe down, our key refused). */
+  /**
+   * Stripe's answer to a request it refused as invalid (400: e.g. an amount below Stripe's
+   * minimum) is a bad request; anything else leaves the outcome unknown (network, Stripe down,
+   * our key refused) and may be retried with the same idempotency key.
+   */
   const unavailable = (err: unknown, doing: string): AppError => {
+    if (isStripeError(err) && err.statusCode === 400 && err.rawType === 'invalid_request_error') {
+      deps.log.warn({ err, doing }, 'stripe refused the request');
+      return new AppError(
+        'BAD_REQUEST',
+        `The payment provider refused the payment: ${err.message ?? 'invalid request'}`,
+        {
+          cause: err,
+        },
+      );
+    }
     deps.log.warn({ err, doing }, 'stripe call failed');
     return new AppError(
       'SERVICE_UNAVAILABLE',

@@ -341,6 +341,10 @@ describe('Stripe: idempotent retries over the wire', () => {
     expect([...stripe.intents.values()].filter((i) => i.metadata.activehub_payment_id === p.paymentId)).toHaveLength(1);
   });
 
+  it('a request Stripe refuses as invalid is a 400', async () => {
+    await expectAppError(payments.prepare(payment(100_000_000)), 'BAD_REQUEST', /refused/);
+  });
+
   it('a wrong secret key is a 503, not a decline', async () => {
     const wrong = createPaymentsService({
       database: ctx.deps.database,

@@ -15,6 +15,23 @@ export const ERROR_CODES = {
     type: 'OpportunityOfferPairNotBookableError',
     name: 'The opportunity cannot be booked',
   },
+  // Orders: customer cancellation (OpenActive names, openactive.md §1.11).
+  CANCELLATION_NOT_PERMITTED: {
+    status: 400,
+    type: 'CancellationNotPermittedError',
+    name: 'The item cannot be cancelled',
+  },
+  UNKNOWN_ORDER_ITEM: { status: 400, type: 'OrderItemNotWithinOrderError', name: 'The item is not in this order' },
+  PATCH_EXCESSIVE_PROPERTIES: {
+    status: 400,
+    type: 'PatchContainsExcessivePropertiesError',
+    name: 'The cancellation changes more than the item status',
+  },
+  PATCH_NOT_ALLOWED_ON_PROPERTY: {
+    status: 400,
+    type: 'PatchNotAllowedOnPropertyError',
+    name: 'The item status can only be changed to CustomerCancelled',
+  },
   UNAUTHENTICATED: { status: 401, type: 'UnauthenticatedError', name: 'An API key is required' },
   INVALID_API_TOKEN: { status: 401, type: 'InvalidAPITokenError', name: 'The API key is not valid' },
   FORBIDDEN: { status: 403, type: 'ForbiddenError', name: 'The API key does not grant access to this' },

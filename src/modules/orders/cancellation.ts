@@ -1,0 +1,133 @@
+import { DateTime, Duration } from 'luxon';
+import { AppError } from '../../http/errors.js';
+import { CUSTOMER_CANCELLED, isObj } from './orders.render.js';
+
+/*
+ * Customer cancellation (imin-booking §3.3; openactive.md §1.11): when an item may be cancelled
+ * now, and the Order Cancellation body.
+ */
+
+export const ORDER_ITEM_CONFIRMED = 'https://openactive.io/OrderItemConfirmed';
+/** Sessions are scheduled in UK local time unless they say otherwise (DECISIONS §8). */
+export const DEFAULT_TIME_ZONE = 'Europe/London';
+
+export interface CancellableInput {
+  status: string;
+  /** The opportunity's start. */
+  startDate: Date | string | null;
+  /** The accepted offer as published. */
+  offer: Record<string, unknown>;
+  /** Test-mode orders (no seller): an offer that says nothing about refunds counts as refundable. */
+  testMode: boolean;
+  timeZone?: string | null;
+}
+
+/**
+ * The last instant a customer may cancel: `latestCancellationBeforeStartDate` before the start,
+ * else the start. Nominal parts of the duration (years, months, weeks, days) are counted on the
+ * calendar of the session's time zone, exact parts (hours, minutes, seconds) in elapsed time, as
+ * ISO 8601 defines them: "P1D" before 10:00 on the Sunday clocks go forward is 10:00 on
+ * Saturday — 23 elapsed hours — not 09:00. Undefined when the duration cannot be read.
+ */
+export function cancellationDeadline(
+  start: Date,
+  latest: unknown,
+  timeZone: string = DEFAULT_TIME_ZONE,
+): Date | undefined {
+  if (latest === undefined || latest === null) return start;
+  if (typeof latest !== 'string') return undefined;
+  const duration = Duration.fromISO(latest);
+  if (!duration.isValid) return undefined;
+  const { years, months, weeks, days, hours, minutes, seconds, milliseconds } = duration.toObject();
+  const local = DateTime.fromJSDate(start, { zone: timeZone });
+  const zone = local.isValid ? local : DateTime.fromJSDate(start, { zone: DEFAULT_TIME_ZONE });
+  const calendar = zone.minus({ years: years ?? 0, months: months ?? 0, weeks: weeks ?? 0, days: days ?? 0 });
+  const exact = calendar.minus({
+    hours: hours ?? 0,
+    minutes: minutes ?? 0,
+    seconds: seconds ?? 0,
+    milliseconds: milliseconds ?? 0,
+  });
+  return exact.toJSDate();
+}
+
+/** `imin:isPresentlyCancellable`: may the customer cancel this item at `now` (openactive.md §1.11)? */
+export function isPresentlyCancellable(input: CancellableInput, now: Date): boolean {
+  if (input.status !== ORDER_ITEM_CONFIRMED) return false;
+  if (input.startDate === null) return false;
+  const start = new Date(input.startDate);
+  if (Number.isNaN(start.getTime()) || now.getTime() >= start.getTime()) return false;
+  const refundable = input.offer.allowCustomerCancellationFullRefund;
+  if (refundable !== true && !(input.testMode && refundable === undefined)) return false;
+  const deadline = cancellationDeadline(
+    start,
+    input.offer.latestCancellationBeforeStartDate,
+    input.timeZone ?? DEFAULT_TIME_ZONE,
+  );
+  if (!deadline) return false;
+  return now.getTime() <= deadline.getTime();
+}
+
+/** The OrderItem identifiers an Order Cancellation body names, after its shape checks. */
+export function readCancellationBody(body: unknown, orderUrl: string): string[] {
+  if (!isObj(body)) throw new AppError('BAD_REQUEST', 'The request body must be an Order object.');
+  const allowed = new Set(['@context', '@type', 'type', '@id', 'id', 'orderedItem']);
+  const extra = Object.keys(body).filter((k) => !allowed.has(k));
+  if (extra.length > 0) {
+    throw new AppError('PATCH_EXCESSIVE_PROPERTIES', `Only orderedItem may be changed; remove ${extra.join(', ')}.`, {
+      fieldErrors: extra.map((k) => ({ path: `/${k}`, message: 'must not be sent in a cancellation' })),
+    });
+  }
+  const type = body['@type'] ?? body.type;
+  if (type !== undefined && type !== 'Order') {
+    throw new AppError('BAD_REQUEST', 'The body must be an Order.', {
+      fieldErrors: [{ path: '/@type', message: 'must be "Order"' }],
+    });
+  }
+  const items = body.orderedItem;
+  if (!Array.isArray(items) || items.length === 0) {
+    throw new AppError('BAD_REQUEST', 'List the items to cancel in orderedItem.', {
+      fieldErrors: [{ path: '/orderedItem', message: 'must be a non-empty array of OrderItems' }],
+    });
+  }
+  const itemKeys = new Set(['@type', 'type', '@id', 'id', 'orderItemStatus']);
+  return items.map((item, i) => {
+    const path = `/orderedItem/${i}`;
+    if (!isObj(item)) {
+      throw new AppError('BAD_REQUEST', 'Each orderedItem must be an OrderItem object.', {
+        fieldErrors: [{ path, message: 'must be an object' }],
+      });
+    }
+    const extraKeys = Object.keys(item).filter((k) => !itemKeys.has(k));
+    if (extraKeys.length > 0) {
+      throw new AppError(
+        'PATCH_EXCESSIVE_PROPERTIES',
+        `Only orderItemStatus may be changed; remove ${extraKeys.join(', ')} from orderedItem ${i}.`,
+        {
+          fieldErrors: extraKeys.map((k) => ({ path: `${path}/${k}`, message: 'must not be sent in a cancellation' })),
+        },
+      );
+    }
+    const status = item.orderItemStatus;
+    if (status !== CUSTOMER_CANCELLED) {
+      throw new AppError(
+        'PATCH_NOT_ALLOWED_ON_PROPERTY',
+        `orderItemStatus can only be changed to ${CUSTOMER_CANCELLED}.`,
+        { fieldErrors: [{ path: `${path}/orderItemStatus`, message: `must be "${CUSTOMER_CANCELLED}"` }] },
+      );
+    }
+    const ref = item['@id'] ?? item.id;
+    if (typeof ref !== 'string' || ref.length === 0 || ref.length > 2000) {
+      throw new AppError('BAD_REQUEST', 'Each orderedItem needs the @id of an item of this order.', {
+        fieldErrors: [{ path: `${path}/@id`, message: 'must be the OrderItem id' }],
+      });
+    }
+    const prefix = `${orderUrl}/order-items/`;
+    // The full URL, or the bare identifier; anything else names an item of some other order.
+    if (ref.startsWith(prefix)) return ref.slice(prefix.length);
+    if (/^[A-Za-z0-9]{1,64}$/.test(ref)) return ref;
+    throw new AppError('UNKNOWN_ORDER_ITEM', `${ref.slice(0, 200)} is not an item of this order.`, {
+      fieldErrors: [{ path: `${path}/@id`, message: 'is not an item of this order' }],
+    });
+  });
+}

@@ -1,0 +1,249 @@
+import { sql, type Insertable, type Updateable } from 'kysely';
+import type {
+  OrderReceiptsTable,
+  OrderRefundsTable,
+  OrdersApiExecutor,
+  OrdersApiTables,
+  SellerOrderFeedsTable,
+} from './orders-api.tables.js';
+
+/*
+ * The Orders API's queries (imin-booking §3): one function per query, executor first. Orders a
+ * customer can see are the completed ones (confirmed, or confirmed and later cancelled).
+ */
+
+type OrderUpdate = Updateable<OrdersApiTables['orders']>;
+type ItemUpdate = Updateable<OrdersApiTables['order_items']>;
+
+export const VISIBLE_STATUSES = ['confirmed', 'cancelled'] as const;
+export const ITEM_CONFIRMED = 'https://openactive.io/OrderItemConfirmed';
+
+export async function countCustomerOrders(db: OrdersApiExecutor, brokerId: number, identifier: string) {
+  const row = await db
+    .selectFrom('orders')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('broker_id', '=', brokerId)
+    .where(sql<string>`customer->>'identifier'`, '=', identifier)
+    .where('status', 'in', VISIBLE_STATUSES)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** One page of a customer's order history, newest first (§3.1). */
+export function findCustomerOrders(
+  db: OrdersApiExecutor,
+  brokerId: number,
+  identifier: string,
+  limit: number,
+  offset: number,
+) {
+  return db
+    .selectFrom('orders')
+    .selectAll()
+    .where('broker_id', '=', brokerId)
+    .where(sql<string>`customer->>'identifier'`, '=', identifier)
+    .where('status', 'in', VISIBLE_STATUSES)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .offset(offset)
+    .execute();
+}
+
+export function findVisibleOrder(db: OrdersApiExecutor, brokerId: number, id: string) {
+  return db
+    .selectFrom('orders')
+    .selectAll()
+    .where('id', '=', id)
+    .where('broker_id', '=', brokerId)
+    .where('status', 'in', VISIBLE_STATUSES)
+    .executeTakeFirst();
+}
+
+export function lockOrder(db: OrdersApiExecutor, id: string) {
+  return db.selectFrom('orders').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export function findItemsOfOrders(db: OrdersApiExecutor, orderIds: string[]) {
+  if (orderIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('order_items')
+    .selectAll()
+    .where('order_id', 'in', orderIds)
+    .orderBy('order_id')
+    .orderBy('position')
+    .execute();
+}
+
+export function findReceiptsOfOrders(db: OrdersApiExecutor, orderIds: string[]) {
+  if (orderIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('order_receipts')
+    .select(['id', 'order_id', 'sequence', 'reason', 'created_at'])
+    .where('order_id', 'in', orderIds)
+    .orderBy('order_id')
+    .orderBy('sequence', 'desc')
+    .execute();
+}
+
+export function findRefundsOfOrders(db: OrdersApiExecutor, orderIds: string[]) {
+  if (orderIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('order_refunds')
+    .selectAll()
+    .where('order_id', 'in', orderIds)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
+const upcoming = (db: OrdersApiExecutor, brokerId: number, identifier: string, now: Date) =>
+  db
+    .selectFrom('order_items')
+    .where('order_broker_id', '=', brokerId)
+    .where('order_customer_identifier', '=', identifier)
+    .where('status', '=', ITEM_CONFIRMED)
+    .where('start_date', '>', now);
+
+export async function countUpcomingItems(db: OrdersApiExecutor, brokerId: number, identifier: string, now: Date) {
+  const row = await upcoming(db, brokerId, identifier, now)
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** One page of a customer's upcoming order items, soonest first (§3.4). */
+export function findUpcomingItems(
+  db: OrdersApiExecutor,
+  brokerId: number,
+  identifier: string,
+  now: Date,
+  limit: number,
+  offset: number,
+) {
+  return upcoming(db, brokerId, identifier, now)
+    .selectAll()
+    .orderBy('start_date')
+    .orderBy('id')
+    .limit(limit)
+    .offset(offset)
+    .execute();
+}
+
+export function findOrdersByIds(db: OrdersApiExecutor, ids: string[]) {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db.selectFrom('orders').selectAll().where('id', 'in', ids).execute();
+}
+
+export function updateOrder(db: OrdersApiExecutor, id: string, changes: OrderUpdate) {
+  return db.updateTable('orders').set(changes).where('id', '=', id).execute();
+}
+
+export function updateOrderItem(db: OrdersApiExecutor, id: string, changes: ItemUpdate) {
+  return db.updateTable('order_items').set(changes).where('id', '=', id).execute();
+}
+
+/** Inserts a refund unless one with the same id exists; true when this call inserted it. */
+export async function insertRefundOnce(db: OrdersApiExecutor, refund: Insertable<OrderRefundsTable>) {
+  const row = await db
+    .insertInto('order_refunds')
+    .values(refund)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export function findRefund(db: OrdersApiExecutor, id: string) {
+  return db.selectFrom('order_refunds').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function updateRefund(db: OrdersApiExecutor, id: string, changes: Updateable<OrderRefundsTable>) {
+  return db.updateTable('order_refunds').set(changes).where('id', '=', id).execute();
+}
+
+export async function nextReceiptSequence(db: OrdersApiExecutor, orderId: string) {
+  const row = await db
+    .selectFrom('order_receipts')
+    .select((eb) => eb.fn.max('sequence').as('max'))
+    .where('order_id', '=', orderId)
+    .executeTakeFirst();
+  return Number(row?.max ?? 0) + 1;
+}
+
+export function insertReceipt(db: OrdersApiExecutor, receipt: Insertable<OrderReceiptsTable>) {
+  return db
+    .insertInto('order_receipts')
+    .values(receipt)
+    .onConflict((oc) => oc.columns(['order_id', 'sequence']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+}
+
+export function findBrokerReceipt(db: OrdersApiExecutor, brokerId: number, id: string) {
+  return db
+    .selectFrom('order_receipts')
+    .selectAll()
+    .where('id', '=', id)
+    .where('broker_id', '=', brokerId)
+    .executeTakeFirst();
+}
+
+/** Completed orders without their first receipt yet (issued by the orders-feed job). */
+export function findOrdersWithoutReceipt(db: OrdersApiExecutor, limit: number) {
+  return db
+    .selectFrom('orders')
+    .select('id')
+    .where('status', 'in', VISIBLE_STATUSES)
+    .where((eb) =>
+      eb.not(
+        eb.exists(eb.selectFrom('order_receipts').select('id').whereRef('order_receipts.order_id', '=', 'orders.id')),
+      ),
+    )
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+}
+
+/** The (publisher, seller) pairs orders were booked with: each needs its seller's Orders feed. */
+export function findBookedSellers(db: OrdersApiExecutor) {
+  return db
+    .selectFrom('orders')
+    .select(['publisher_id', 'seller_id'])
+    .distinct()
+    .where('booking_target', 'is not', null)
+    .where('publisher_id', 'is not', null)
+    .where('seller_id', 'is not', null)
+    .where('test_mode', '=', false)
+    .execute();
+}
+
+export function upsertFeed(db: OrdersApiExecutor, feed: Insertable<SellerOrderFeedsTable>) {
+  return db
+    .insertInto('seller_order_feeds')
+    .values(feed)
+    .onConflict((oc) => oc.column('feed_key').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+}
+
+export function findFeeds(db: OrdersApiExecutor) {
+  return db.selectFrom('seller_order_feeds').selectAll().orderBy('id').execute();
+}
+
+export function lockFeed(db: OrdersApiExecutor, id: number) {
+  return db.selectFrom('seller_order_feeds').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export function updateFeed(db: OrdersApiExecutor, id: number, changes: Updateable<SellerOrderFeedsTable>) {
+  return db.updateTable('seller_order_feeds').set(changes).where('id', '=', id).execute();
+}
+
+/** The broker's branding and sender for the refund email (read-only, as checkout reads it). */
+export function findBrokerBranding(db: OrdersApiExecutor, brokerId: number) {
+  return db
+    .selectFrom('brokers')
+    .select(['name', 'url', 'logo_url', 'primary_color', 'contact_email', 'terms_url', 'email_from'])
+    .where('id', '=', brokerId)
+    .executeTakeFirst();
+}

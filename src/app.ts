@@ -21,6 +21,14 @@ import { bookingRoutes, createBookingService } from './modules/booking/index.js'
 import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from './modules/search/index.js';
 import { createMailer, mailboxRoutes, SEND_EMAIL_JOB } from './modules/notifications/index.js';
 import { createPaymentsService } from './modules/payments/index.js';
+import {
+  createOrdersApi,
+  createOrdersFeedReader,
+  createOrdersService,
+  ORDERS_FEED_JOB,
+  ordersRoutes,
+  REFUND_JOB,
+} from './modules/orders/index.js';
 import { createVocabularies } from './lib/vocabularies.js';
 import { VERSION } from './lib/version.js';
 
@@ -47,12 +55,14 @@ export function buildServices(deps: Deps) {
   });
   // Retries with exponential backoff come with every job (jobs.send: 10 tries from 2 s).
   deps.jobs.define<{ emailId: string }>(SEND_EMAIL_JOB, (data) => mailer.deliver(data.emailId), { concurrency: 2 });
+  // The order record (written by checkout); its erasure hook puts placeholders in orders.
+  const orders = createOrdersService({ database: deps.database, clock: deps.clock });
   const customers = createCustomersService({
     database: deps.database,
     jobs: deps.jobs,
     clock: deps.clock,
     publicBaseUrl: deps.config.publicBaseUrl,
-    erasureHooks: [mailer.eraseCustomer],
+    erasureHooks: [mailer.eraseCustomer, orders.eraseCustomer],
   });
   deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId));
   const vocab = createVocabularies();
@@ -101,7 +111,44 @@ export function buildServices(deps: Deps) {
     log: deps.log,
     config: deps.config.payments,
   });
-  return { brokers, customers, vocab, catalog, booking, harvester, projector, search, mailer, payments };
+  // Orders API (issue 7) and the reader of the sellers' Orders feeds: refunds are jobs.
+  const ordersApi = createOrdersApi({
+    database: deps.database,
+    clock: deps.clock,
+    jobs: deps.jobs,
+    log: deps.log,
+    publicBaseUrl: deps.config.publicBaseUrl,
+    booking,
+    payments,
+    mailer,
+  });
+  deps.jobs.define<{ refundId: string }>(REFUND_JOB, (data) => ordersApi.runRefund(data.refundId));
+  const ordersFeed = createOrdersFeedReader({
+    database: deps.database,
+    http: deps.http,
+    clock: deps.clock,
+    log: deps.log,
+    booking,
+    orders: ordersApi,
+  });
+  deps.jobs.define<{ feedId: number }>(ORDERS_FEED_JOB, async (data) => void (await ordersFeed.readFeed(data.feedId)), {
+    policy: 'stately',
+  });
+  return {
+    brokers,
+    customers,
+    vocab,
+    catalog,
+    booking,
+    harvester,
+    projector,
+    search,
+    mailer,
+    payments,
+    orders,
+    ordersApi,
+    ordersFeed,
+  };
 }
 
 export type Services = ReturnType<typeof buildServices>;
@@ -232,6 +279,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(catalogRoutes(services.catalog));
   await app.register(bookingRoutes(services.booking));
   await app.register(searchRoutes(services.search));
+  await app.register(ordersRoutes(services.ordersApi));
   // The local outbox as pages, only while emails are not sent anywhere (development, demos).
   if (!deps.config.mail.smtpUrl && deps.config.mail.devMailbox) await app.register(mailboxRoutes(services.mailer));
 

@@ -3,7 +3,7 @@ import { buildServices } from './app.js';
 import { loadConfig, type Config } from './config.js';
 import { migrateToLatest } from './db/migrate.js';
 import { closeDeps, createDeps, type Deps } from './deps.js';
-import { isAppError } from './http/errors.js';
+import { AppError, isAppError } from './http/errors.js';
 import { runServer } from './main.js';
 import { runSandbox } from './sandbox/main.js';
 
@@ -31,6 +31,8 @@ Commands:
   harvest [--once]                       Harvest every due feed with a progress display
                                          (--once: until all are caught up, then exit)
   feeds                                  Feed health: position, items, lag, errors
+  mailbox [--limit N] [--to ADDRESS]     Stored emails, newest first (the outbox; see /dev/mailbox)
+  mailbox show <id> [--html]             One email: headers and text (or its HTML)
 
 Configuration comes from the environment (see README): DATABASE_URL, DATA_DIR, PORT, …`;
 
@@ -271,6 +273,53 @@ export async function runCli(argv: string[]): Promise<number> {
       return 0;
     }
     throw new UsageError('publishers needs a subcommand: add, list or remove');
+  }
+  if (command === 'mailbox') {
+    const { values, positionals } = parseArgs({
+      args: [sub, ...rest].filter((a): a is string => a !== undefined),
+      allowPositionals: true,
+      options: { limit: { type: 'string' }, to: { type: 'string' }, html: { type: 'boolean' } },
+    });
+    if (positionals[0] === 'show') {
+      const id = positionals[1];
+      if (!id) throw new UsageError('mailbox show needs an email id (see mailbox)');
+      await withServices(config, async (s) => {
+        const email = await s.mailer.get(id);
+        if (!email) throw new AppError('NOT_FOUND', `There is no email "${id}" (see activehub mailbox).`);
+        const headers = [
+          ['From', email.from],
+          ['To', email.to],
+          ['Subject', email.subject],
+          ['Kind', email.kind],
+          ['Status', `${email.status} (${email.attempts} attempt(s))${email.lastError ? `: ${email.lastError}` : ''}`],
+          ['Order', email.orderId ?? ''],
+          ['Message-ID', email.messageId ?? ''],
+          ['Created', email.createdAt.toISOString()],
+          ['Sent', email.sentAt?.toISOString() ?? ''],
+          ['Attachments', email.attachments.map((a) => `${a.filename} (${a.contentType})`).join(', ')],
+        ].filter(([, v]) => v !== '');
+        process.stdout.write(
+          `${headers.map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${values.html ? email.html : email.text}\n`,
+        );
+      });
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError('mailbox takes no arguments but show <id>');
+    const limit = values.limit === undefined ? 20 : Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError('--limit must be an integer 1-500');
+    await withServices(config, async (s) =>
+      print(
+        (await s.mailer.list({ limit, ...(values.to ? { to: values.to } : {}) })).map((e) => ({
+          id: e.id,
+          created: e.createdAt,
+          status: e.status,
+          kind: e.kind,
+          to: e.to,
+          subject: e.subject.length > 60 ? `${e.subject.slice(0, 59)}…` : e.subject,
+        })),
+      ),
+    );
+    return 0;
   }
   if (command === 'feeds') {
     await withServices(config, async (s) =>

@@ -7,6 +7,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { closeDeps, createDeps } from './deps.js';
 import { createHarvestScheduler } from './modules/catalog/index.js';
 import { createProjectionScheduler } from './modules/search/index.js';
+import { createOrdersFeedScheduler } from './modules/orders/index.js';
 import { startSandbox, type SandboxHandle } from './sandbox/main.js';
 
 /** Starts the platform: migrate, seed the demo broker, listen, run background jobs. */
@@ -79,10 +80,18 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   }
   const scheduler = createHarvestScheduler({ harvester: services.harvester, jobs: deps.jobs, log: deps.log });
   const projection = createProjectionScheduler({ projector: services.projector, jobs: deps.jobs, log: deps.log });
+  // Sellers' Orders feeds: cancellations, attendance and totals, refunds (openactive.md §1.12).
+  const ordersFeeds = createOrdersFeedScheduler({
+    reader: services.ordersFeed,
+    orders: services.ordersApi,
+    jobs: deps.jobs,
+    log: deps.log,
+  });
   if (config.jobs.enabled) {
     await deps.jobs.startWorkers();
     if (config.harvest.enabled) scheduler.start();
     projection.start();
+    ordersFeeds.start();
   }
 
   const lines = [
@@ -113,6 +122,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     try {
       scheduler.stop();
       projection.stop();
+      ordersFeeds.stop();
       await app.close();
       for (const s of sandboxes) await s.handle.close();
       await closeDeps(deps);

@@ -19,8 +19,9 @@ import { createCustomersService, customersRoutes, ERASE_JOB } from './modules/cu
 import { catalogRoutes, createCatalogService, createHarvester, HARVEST_JOB } from './modules/catalog/index.js';
 import { bookingRoutes, createBookingService } from './modules/booking/index.js';
 import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from './modules/search/index.js';
-import { createMailer, mailboxRoutes, SEND_EMAIL_JOB } from './modules/notifications/index.js';
+import { createMailer, mailboxRoutes, renderConfirmationEmail, SEND_EMAIL_JOB } from './modules/notifications/index.js';
 import { createPaymentsService } from './modules/payments/index.js';
+import { checkoutRoutes, createCheckoutService, RECOVER_ORDER_JOB } from './modules/checkout/index.js';
 import {
   createOrdersApi,
   createOrdersFeedReader,
@@ -111,6 +112,23 @@ export function buildServices(deps: Deps) {
     log: deps.log,
     config: deps.config.payments,
   });
+  // Checkout (issue 6): sessions API, C1/C2, pay = authorize → B → capture → order + email. Each
+  // pending order carries a durable job that settles it if the process stopped half-way.
+  const checkout = createCheckoutService({
+    database: deps.database,
+    clock: deps.clock,
+    log: deps.log,
+    jobs: deps.jobs,
+    publicBaseUrl: deps.config.publicBaseUrl,
+    orders,
+    catalog,
+    payments,
+    booking,
+    mailer,
+    renderConfirmationEmail,
+    emailFromDefault: deps.config.mail.defaultFrom,
+  });
+  deps.jobs.define<{ orderId: string }>(RECOVER_ORDER_JOB, (data) => checkout.recovery.handleJob(data));
   // Orders API (issue 7) and the reader of the sellers' Orders feeds: refunds are jobs.
   const ordersApi = createOrdersApi({
     database: deps.database,
@@ -145,6 +163,7 @@ export function buildServices(deps: Deps) {
     search,
     mailer,
     payments,
+    checkout,
     orders,
     ordersApi,
     ordersFeed,
@@ -280,6 +299,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(bookingRoutes(services.booking));
   await app.register(searchRoutes(services.search));
   await app.register(ordersRoutes(services.ordersApi));
+  await app.register(checkoutRoutes(services.checkout));
   // The local outbox as pages, only while emails are not sent anywhere (development, demos).
   if (!deps.config.mail.smtpUrl && deps.config.mail.devMailbox) await app.register(mailboxRoutes(services.mailer));
 

@@ -623,6 +623,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
       testMode: order.test_mode,
     });
     const from = broker.email_from ?? deps.emailFromDefault ?? `${broker.name} <bookings@activehub.invalid>`;
+    // The mailer adds a job in our transaction: pg-boss must be started before it opens (on
+    // PGlite's single connection, starting it inside would wait for the transaction forever).
+    await jobs.start();
     return database.db.transaction().execute(async (trx) => {
       if (!(await orders.markConfirmed(trx, orderId))) return false;
       await mailer.enqueue(trx, {
@@ -659,6 +662,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const total = totalOf(s)!;
     const quoted = s.quote?.items ?? [];
     const { target, ...request } = book ?? { target: null };
+    await jobs.start();
     await database.db.transaction().execute(async (trx) => {
       await orders.insertPendingOrder(trx, {
         id: s.order_uuid,

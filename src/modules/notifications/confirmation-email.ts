@@ -92,7 +92,7 @@ export function renderConfirmationEmail(input: ConfirmationEmailInput): Rendered
 
   const bodyHtml = `<h1 style="margin:0 0 16px;font-size:24px;color:${colour}">Your booking is confirmed</h1>
 <p style="margin:0 0 16px">Hi ${escapeHtml(input.customer.givenName)},</p>
-<p style="margin:0 0 16px">Thank you for booking with ${escapeHtml(input.broker.name)}. Your booking reference is <strong>${escapeHtml(input.orderNumber)}</strong>.</p>
+<p style="margin:0 0 16px">Thank you for booking with ${escapeHtml(input.broker.name)}. Your booking reference is <strong style="white-space:nowrap">${escapeHtml(input.orderNumber)}</strong>.</p>
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="margin:0 0 8px;font-size:15px">
 ${itemsHtml}
 <tr><td style="padding:12px 0;font-weight:bold">Total</td><td style="padding:12px 0 12px 12px;font-weight:bold;text-align:right;white-space:nowrap">${escapeHtml(input.totalText)}</td></tr>

@@ -322,6 +322,29 @@ describe('Stripe: idempotent retries over the wire', () => {
     expect(await payments.authorize({ ...p, providerReference: 'pm_card_visa' })).toMatchObject({ ok: true });
   });
 
+  it('a refund whose outcome is unknown stays reserved and completes when asked again', async () => {
+    const { p, intentId } = await authorized('pm_card_visa', 600);
+    await payments.capture(p.paymentId);
+    stripe.failRequests(10);
+    await expectAppError(
+      payments.refund({ paymentId: p.paymentId, refundId: `${p.paymentId}-u`, amount: 600 }),
+      'SERVICE_UNAVAILABLE',
+    );
+    // The amount stays reserved: no other refund can take it meanwhile.
+    expect(await payments.get(p.paymentId)).toMatchObject({ refunded: 600 });
+    await expectAppError(
+      payments.refund({ paymentId: p.paymentId, refundId: `${p.paymentId}-v`, amount: 1 }),
+      'BAD_REQUEST',
+    );
+    stripe.failRequests(0);
+    expect(await payments.refund({ paymentId: p.paymentId, refundId: `${p.paymentId}-u`, amount: 600 })).toEqual({
+      refundId: `${p.paymentId}-u`,
+      status: 'succeeded',
+    });
+    expect([...stripe.refunds.values()].filter((r) => r.paymentIntent === intentId)).toHaveLength(1);
+    expect(await payments.get(p.paymentId)).toMatchObject({ status: 'refunded', refunded: 600 });
+  });
+
   it('concurrent authorize calls make one confirmation at Stripe', async () => {
     const p = payment();
     const form = await payments.prepare(p);

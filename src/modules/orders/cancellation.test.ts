@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { cancellationDeadline, isPresentlyCancellable, readCancellationBody } from './cancellation.js';
+
+/*
+ * imin:isPresentlyCancellable (imin-booking §3.3–3.4, openactive.md §1.11): status, start, and
+ * the offer's latestCancellationBeforeStartDate, across the UK clock changes.
+ */
+
+const CONFIRMED = 'https://openactive.io/OrderItemConfirmed';
+const offer = (extra: Record<string, unknown> = {}) => ({ allowCustomerCancellationFullRefund: true, ...extra });
+const at = (iso: string) => new Date(iso);
+const can = (start: string, now: string, o: Record<string, unknown> = offer(), status = CONFIRMED, testMode = false) =>
+  isPresentlyCancellable({ status, startDate: start, offer: o, testMode }, at(now));
+
+describe('cancellationDeadline', () => {
+  it('counts days on the UK calendar across the spring clock change (23 elapsed hours)', () => {
+    // Sunday 29 March 2026, clocks go forward at 01:00 GMT; 10:00 BST = 09:00Z.
+    expect(cancellationDeadline(at('2026-03-29T09:00:00Z'), 'P1D')?.toISOString()).toBe('2026-03-28T10:00:00.000Z');
+    // Exact hours stay exact.
+    expect(cancellationDeadline(at('2026-03-29T09:00:00Z'), 'PT24H')?.toISOString()).toBe('2026-03-28T09:00:00.000Z');
+  });
+
+  it('counts days on the UK calendar across the autumn clock change (25 elapsed hours)', () => {
+    // Sunday 25 October 2026, clocks go back at 02:00 BST; 10:00 GMT = 10:00Z.
+    expect(cancellationDeadline(at('2026-10-25T10:00:00Z'), 'P1D')?.toISOString()).toBe('2026-10-24T09:00:00.000Z');
+    expect(cancellationDeadline(at('2026-10-25T10:00:00Z'), 'P1W')?.toISOString()).toBe('2026-10-18T09:00:00.000Z');
+    expect(cancellationDeadline(at('2026-10-25T10:00:00Z'), 'P1DT2H')?.toISOString()).toBe('2026-10-24T07:00:00.000Z');
+  });
+
+  it('is the start without a duration, and unknown for one that cannot be read', () => {
+    expect(cancellationDeadline(at('2026-06-01T09:00:00Z'), undefined)?.toISOString()).toBe('2026-06-01T09:00:00.000Z');
+    expect(cancellationDeadline(at('2026-06-01T09:00:00Z'), 'one day')).toBeUndefined();
+    expect(cancellationDeadline(at('2026-06-01T09:00:00Z'), 42)).toBeUndefined();
+  });
+});
+
+describe('isPresentlyCancellable', () => {
+  it('follows the window to the second', () => {
+    const start = '2026-06-10T18:00:00Z';
+    const o = offer({ latestCancellationBeforeStartDate: 'PT2H' });
+    expect(can(start, '2026-06-10T15:59:59Z', o)).toBe(true);
+    expect(can(start, '2026-06-10T16:00:00Z', o)).toBe(true);
+    expect(can(start, '2026-06-10T16:00:01Z', o)).toBe(false);
+  });
+
+  it('DST: P1D before a Sunday-morning session on the day clocks change', () => {
+    const spring = offer({ latestCancellationBeforeStartDate: 'P1D' });
+    // 09:30Z Saturday is 23.5 h before; a 24 h rule would have closed at 09:00Z.
+    expect(can('2026-03-29T09:00:00Z', '2026-03-28T09:30:00Z', spring)).toBe(true);
+    expect(can('2026-03-29T09:00:00Z', '2026-03-28T10:00:01Z', spring)).toBe(false);
+    // Autumn: closes at 09:00Z Saturday, 25 h before the start.
+    expect(can('2026-10-25T10:00:00Z', '2026-10-24T08:59:59Z', spring)).toBe(true);
+    expect(can('2026-10-25T10:00:00Z', '2026-10-24T09:30:00Z', spring)).toBe(false);
+  });
+
+  it('is false once started, when not confirmed, or when the offer does not refund', () => {
+    expect(can('2026-06-10T18:00:00Z', '2026-06-10T18:00:00Z')).toBe(false);
+    expect(can('2026-06-10T18:00:00Z', '2026-06-10T17:59:59Z')).toBe(true);
+    for (const status of [
+      'https://openactive.io/CustomerCancelled',
+      'https://openactive.io/SellerCancelled',
+      'https://openactive.io/AttendeeAttended',
+      'activehub:Pending',
+    ]) {
+      expect(can('2026-06-10T18:00:00Z', '2026-06-01T00:00:00Z', offer(), status)).toBe(false);
+    }
+    expect(can('2026-06-10T18:00:00Z', '2026-06-01T00:00:00Z', {})).toBe(false);
+    expect(can('2026-06-10T18:00:00Z', '2026-06-01T00:00:00Z', { allowCustomerCancellationFullRefund: false })).toBe(
+      false,
+    );
+    // Test-mode orders: an offer that says nothing about refunds counts as refundable.
+    expect(can('2026-06-10T18:00:00Z', '2026-06-01T00:00:00Z', {}, CONFIRMED, true)).toBe(true);
+    expect(
+      can('2026-06-10T18:00:00Z', '2026-06-01T00:00:00Z', offer({ latestCancellationBeforeStartDate: 'soon' })),
+    ).toBe(false);
+    expect(
+      isPresentlyCancellable({ status: CONFIRMED, startDate: null, offer: offer(), testMode: false }, new Date()),
+    ).toBe(false);
+  });
+});
+
+describe('readCancellationBody', () => {
+  const orderUrl = 'http://x.test/api/v2/orders/0bac05e5-b207-4794-80b8-6c94211643c5';
+  const cancelled = 'https://openactive.io/CustomerCancelled';
+  it('reads @id and id forms and names the OpenActive error of each mistake', () => {
+    expect(
+      readCancellationBody(
+        {
+          '@context': 'https://openactive.io/',
+          '@type': 'Order',
+          orderedItem: [
+            { '@type': 'OrderItem', '@id': `${orderUrl}/order-items/abc`, orderItemStatus: cancelled },
+            { type: 'OrderItem', id: 'def', orderItemStatus: cancelled },
+          ],
+        },
+        orderUrl,
+      ),
+    ).toEqual(['abc', 'def']);
+    const code = (body: unknown) => {
+      try {
+        readCancellationBody(body, orderUrl);
+        return 'none';
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+    };
+    expect(code({ orderedItem: [{ id: 'a', orderItemStatus: cancelled }], totalPaymentDue: 0 })).toBe(
+      'PATCH_EXCESSIVE_PROPERTIES',
+    );
+    expect(code({ orderedItem: [{ id: 'a', orderItemStatus: 'https://openactive.io/OrderItemConfirmed' }] })).toBe(
+      'PATCH_NOT_ALLOWED_ON_PROPERTY',
+    );
+    expect(code({ orderedItem: [{ orderItemStatus: cancelled }] })).toBe('BAD_REQUEST');
+    expect(
+      code({ orderedItem: [{ id: 'http://x.test/api/v2/orders/other/order-items/a', orderItemStatus: cancelled }] }),
+    ).toBe('UNKNOWN_ORDER_ITEM');
+    expect(code({ '@type': 'OrderQuote', orderedItem: [{ id: 'a', orderItemStatus: cancelled }] })).toBe('BAD_REQUEST');
+    expect(code('x')).toBe('BAD_REQUEST');
+  });
+});

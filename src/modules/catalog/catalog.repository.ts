@@ -1,6 +1,6 @@
-import { sql, type Insertable, type Updateable } from 'kysely';
+import { sql, type Insertable, type RawBuilder, type Selectable, type Updateable } from 'kysely';
 import type { Executor } from '../../db/database.js';
-import type { CatalogEntitiesTable, FeedStatus, FeedsTable, PublishersTable } from '../../db/schema.js';
+import type { FeedStatus, FeedsTable, PublishersTable } from '../../db/schema.js';
 
 // ---- publishers -------------------------------------------------------------------------
 
@@ -60,41 +60,6 @@ export function updateFeed(db: Executor, id: number, changes: Updateable<FeedsTa
   return db.updateTable('feeds').set(changes).where('id', '=', id).execute();
 }
 
-/** Adds a page's counters to the feed and moves its cursor, in the page's transaction. */
-export function advanceFeed(
-  db: Executor,
-  id: number,
-  page: {
-    nextUrl: string;
-    updated: number;
-    deleted: number;
-    at: Date;
-    newestModified: string | null;
-    status: FeedStatus;
-    nextPollAt: Date;
-    caughtUp: boolean;
-  },
-) {
-  return db
-    .updateTable('feeds')
-    .set((eb) => ({
-      next_url: page.nextUrl,
-      pages: eb('pages', '+', 1),
-      items_updated: eb('items_updated', '+', page.updated),
-      items_deleted: eb('items_deleted', '+', page.deleted),
-      last_page_at: page.at,
-      status: page.status,
-      next_poll_at: page.nextPollAt,
-      consecutive_failures: 0,
-      ...(page.caughtUp ? { caught_up_at: page.at } : {}),
-      ...(page.newestModified !== null
-        ? { newest_modified: page.newestModified, newest_modified_seen_at: page.at }
-        : {}),
-    }))
-    .where('id', '=', id)
-    .execute();
-}
-
 export function recordFeedFaults(
   db: Executor,
   feedId: number,
@@ -137,111 +102,245 @@ export function listFeedFaults(db: Executor, feedIds: number[]) {
 }
 
 // ---- items and entities ---------------------------------------------------------------------
+//
+// A harvested page is written with one statement: the rows travel as one JSON document per
+// table (unpacked by json_to_recordset), which costs the database far less to parse and plan
+// than thousands of bind parameters, and costs one round trip instead of one per table.
 
-export function findItemStamps(db: Executor, feedId: number, itemIds: string[]) {
-  if (itemIds.length === 0) return Promise.resolve([]);
-  return db
-    .selectFrom('catalog_items')
-    .select(['id', 'item_id', 'modified'])
-    .where('feed_id', '=', feedId)
-    .where('item_id', 'in', itemIds)
-    .execute();
+/** A JSON array of ids/strings for `in (select json_array_elements_text(...))`. */
+const jsonList = (values: readonly (string | number)[]) => JSON.stringify(values);
+
+/** Stored id and `modified` of the page's items that the catalog already holds. */
+export async function findItemStamps(db: Executor, feedId: number, itemIds: string[]) {
+  if (itemIds.length === 0) return [];
+  const { rows } = await sql<{ id: number; item_id: string; modified: string }>`
+    select id, item_id, modified from catalog_items
+    where feed_id = ${feedId} and item_id in (select json_array_elements_text(${jsonList(itemIds)}::json))`.execute(db);
+  return rows;
 }
 
-export function upsertItems(
-  db: Executor,
-  rows: {
-    feed_id: number;
-    publisher_id: number;
-    item_id: string;
-    kind: string;
-    modified: string;
-    data: string;
-    harvested_at: Date;
-  }[],
-) {
-  if (rows.length === 0) return Promise.resolve([]);
-  return db
-    .insertInto('catalog_items')
-    .values(rows)
-    .onConflict((oc) =>
-      oc.columns(['feed_id', 'item_id']).doUpdateSet((eb) => ({
-        kind: eb.ref('excluded.kind'),
-        modified: eb.ref('excluded.modified'),
-        data: eb.ref('excluded.data'),
-        harvested_at: eb.ref('excluded.harvested_at'),
-      })),
-    )
-    .returning(['id', 'item_id'])
-    .execute();
+/** One normalised entity as written: `data` is left out when it is its item's own data. */
+export interface EntityRecord {
+  /** The feed item the entity was extracted from. */
+  item_id: string;
+  oa_id: string;
+  type: string;
+  parent_oa_id: string | null;
+  name: string | null;
+  start_date: Date | null;
+  end_date: Date | null;
+  remaining_capacity: number | null;
+  maximum_capacity: number | null;
+  event_status: string | null;
+  attendance_mode: string | null;
+  latitude: number | null;
+  longitude: number | null;
+  location: Record<string, unknown> | null;
+  activity_ids: string[];
+  activity_match_ids: string[];
+  activities: Record<string, unknown>[] | null;
+  facility_type_ids: string[];
+  organizer_id: string | null;
+  organizer_name: string | null;
+  organizer: Record<string, unknown> | null;
+  offers: Record<string, unknown>[] | null;
+  min_price: number | null;
+  age_min: number | null;
+  age_max: number | null;
+  gender_restriction: string | null;
+  levels: string[];
+  accessibility_support: string[];
+  event_schedule: Record<string, unknown>[] | null;
+  data?: Record<string, unknown>;
+  modified: string;
 }
 
-export function deleteEntitiesOfItems(db: Executor, sourceItemIds: number[]) {
-  if (sourceItemIds.length === 0) return Promise.resolve([]);
-  return db
-    .deleteFrom('catalog_entities')
-    .where('source_item_id', 'in', sourceItemIds)
-    .returning(['oa_id', 'type'])
-    .execute();
-}
-
-export function deleteItems(db: Executor, ids: number[]) {
-  if (ids.length === 0) return Promise.resolve();
-  return db
-    .deleteFrom('catalog_items')
-    .where('id', 'in', ids)
-    .execute()
-    .then(() => undefined);
-}
-
-const ENTITY_CHUNK = 1000;
-
-export async function upsertEntities(db: Executor, rows: Insertable<CatalogEntitiesTable>[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += ENTITY_CHUNK) {
-    await db
-      .insertInto('catalog_entities')
-      .values(rows.slice(i, i + ENTITY_CHUNK))
-      // The same object can be embedded in several items (one EventSeries in many
-      // SessionSeries): the latest copy wins.
-      .onConflict((oc) =>
-        oc.columns(['publisher_id', 'oa_id']).doUpdateSet((eb) => {
-          const cols = [
-            'source_item_id',
-            'type',
-            'parent_oa_id',
-            'name',
-            'start_date',
-            'end_date',
-            'remaining_capacity',
-            'maximum_capacity',
-            'event_status',
-            'attendance_mode',
-            'latitude',
-            'longitude',
-            'location',
-            'activity_ids',
-            'activity_match_ids',
-            'activities',
-            'facility_type_ids',
-            'organizer_id',
-            'organizer_name',
-            'organizer',
-            'offers',
-            'min_price',
-            'age_min',
-            'age_max',
-            'gender_restriction',
-            'levels',
-            'accessibility_support',
-            'event_schedule',
-            'data',
-            'modified',
-          ] as const;
-          return Object.fromEntries(cols.map((c) => [c, eb.ref(`excluded.${c}`)]));
-        }),
-      )
-      .execute();
+/**
+ * A record without its null values and empty arrays, which json_to_recordset reads back as null
+ * (and `writePage` turns into empty arrays): most entities fill few of the columns, and every
+ * field left out is one the database need not parse.
+ */
+function compactRecord(record: EntityRecord): Partial<EntityRecord> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    out[k] = v;
   }
+  return out;
+}
+
+/** catalog_entities columns written from an EntityRecord, with their SQL types. */
+const ENTITY_COLUMNS = [
+  ['oa_id', 'text'],
+  ['type', 'text'],
+  ['parent_oa_id', 'text'],
+  ['name', 'text'],
+  ['start_date', 'timestamptz'],
+  ['end_date', 'timestamptz'],
+  ['remaining_capacity', 'integer'],
+  ['maximum_capacity', 'integer'],
+  ['event_status', 'text'],
+  ['attendance_mode', 'text'],
+  ['latitude', 'double precision'],
+  ['longitude', 'double precision'],
+  ['location', 'jsonb'],
+  ['activity_ids', 'text[]'],
+  ['activity_match_ids', 'text[]'],
+  ['activities', 'jsonb'],
+  ['facility_type_ids', 'text[]'],
+  ['organizer_id', 'text'],
+  ['organizer_name', 'text'],
+  ['organizer', 'jsonb'],
+  ['offers', 'jsonb'],
+  ['min_price', 'numeric'],
+  ['age_min', 'integer'],
+  ['age_max', 'integer'],
+  ['gender_restriction', 'text'],
+  ['levels', 'text[]'],
+  ['accessibility_support', 'text[]'],
+  ['event_schedule', 'jsonb'],
+  ['modified', 'text'],
+] as const;
+const ENTITY_RECORD = sql.raw(
+  ['item_id text', 'data jsonb', ...ENTITY_COLUMNS.map(([c, t]) => `${c} ${t}`)].join(', '),
+);
+const ENTITY_TARGET = sql.raw(ENTITY_COLUMNS.map(([c]) => c).join(', '));
+// Arrays left out of a record (see `compactRecord`) are empty.
+const ENTITY_SOURCE = sql.raw(
+  ENTITY_COLUMNS.map(([c, t]) => (t === 'text[]' ? `coalesce(e.${c}, '{}')` : `e.${c}`)).join(', '),
+);
+const ENTITY_UPDATE = sql.raw(
+  ['source_item_id', 'data', ...ENTITY_COLUMNS.map(([c]) => c)]
+    .filter((c) => c !== 'oa_id')
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', '),
+);
+
+/** How a page moves its feed on: the counters, the cursor and the feed's state after it. */
+export interface FeedAdvance {
+  nextUrl: string;
+  updated: number;
+  deleted: number;
+  newestModified: string | null;
+  status: FeedStatus;
+  nextPollAt: Date;
+  caughtUp: boolean;
+  faults: { fault: string; message: string; count: number }[];
+}
+
+export interface PageWrite {
+  feedId: number;
+  publisherId: number;
+  at: Date;
+  /** Items to insert or replace (all newer than what is stored). */
+  items: { item_id: string; kind: string; modified: string; data: Record<string, unknown> }[];
+  /** Every entity of `items`, one per `oa_id`. */
+  entities: EntityRecord[];
+  /** Stored ids of the replaced items: their entities that `entities` no longer hold are deleted. */
+  replacedItemIds: number[];
+  /** Stored ids of items removed by tombstones: they and their entities are deleted. */
+  deletedItemIds: number[];
+  /** With it, the feed's cursor and counters move in the same statement. */
+  advance?: FeedAdvance;
+}
+
+/**
+ * Applies one page in one statement (hence one transaction): items upserted, their entities
+ * upserted and the ones they no longer hold deleted, tombstoned items deleted with their
+ * entities, a `catalog_changes` row for every entity written or deleted, and (with `advance`)
+ * the feed's faults, counters and cursor. The sub-statements touch disjoint rows: an entity
+ * the page writes is never also deleted by it (a tombstone's entity that another item of the
+ * page still holds is taken over by that item rather than deleted and re-created).
+ * Returns the feed row after the page (`undefined` if the feed has been removed meanwhile; then
+ * nothing is written).
+ */
+export async function writePage(db: Executor, w: PageWrite): Promise<Selectable<FeedsTable> | undefined> {
+  const at = sql`${w.at}::timestamptz`;
+  const feedId = sql`${w.feedId}::integer`;
+  const publisherId = sql`${w.publisherId}::integer`;
+  const ctes: RawBuilder<unknown>[] = [sql`feed as (select id from feeds where id = ${feedId})`];
+  const changes: RawBuilder<unknown>[] = [];
+  const keptOaIds =
+    w.entities.length > 0
+      ? sql`and oa_id not in (select json_array_elements_text(${jsonList(w.entities.map((e) => e.oa_id))}::json))`
+      : sql``;
+
+  if (w.deletedItemIds.length > 0) {
+    const ids = sql`(select json_array_elements_text(${jsonList(w.deletedItemIds)}::json)::bigint)`;
+    ctes.push(
+      sql`tomb_entities as (
+        delete from catalog_entities where source_item_id in ${ids} ${keptOaIds} returning oa_id, type)`,
+      sql`tomb_items as (delete from catalog_items where id in ${ids})`,
+    );
+    changes.push(sql`select oa_id, type, 'delete' as op from tomb_entities`);
+  }
+  if (w.items.length > 0) {
+    ctes.push(
+      sql`items as (
+        insert into catalog_items (feed_id, publisher_id, item_id, kind, modified, data, harvested_at)
+        select ${feedId}, ${publisherId}, i.item_id, i.kind, i.modified, i.data, ${at}
+        from json_to_recordset(${JSON.stringify(w.items)}::json) as i(item_id text, kind text, modified text, data jsonb)
+        where exists (select 1 from feed)
+        on conflict (feed_id, item_id) do update set
+          kind = excluded.kind, modified = excluded.modified, data = excluded.data, harvested_at = excluded.harvested_at
+        returning id, item_id, data)`,
+      sql`ents as (
+        insert into catalog_entities (source_item_id, publisher_id, data, ${ENTITY_TARGET})
+        select i.id, ${publisherId}, coalesce(e.data, i.data), ${ENTITY_SOURCE}
+        from json_to_recordset(${JSON.stringify(w.entities.map(compactRecord))}::json) as e(${ENTITY_RECORD})
+        join items i on i.item_id = e.item_id
+        on conflict (publisher_id, oa_id) do update set ${ENTITY_UPDATE}
+        returning oa_id, type)`,
+    );
+    changes.push(sql`select oa_id, type, 'upsert' as op from ents`);
+  }
+  if (w.replacedItemIds.length > 0) {
+    ctes.push(
+      sql`gone as (
+        delete from catalog_entities
+        where source_item_id in (select json_array_elements_text(${jsonList(w.replacedItemIds)}::json)::bigint)
+          ${keptOaIds}
+        returning oa_id, type)`,
+    );
+    changes.push(sql`select oa_id, type, 'delete' as op from gone`);
+  }
+  if (changes.length > 0) {
+    ctes.push(
+      sql`changes as (
+        insert into catalog_changes (publisher_id, oa_id, type, op, at)
+        select ${publisherId}, c.oa_id, c.type, c.op, ${at} from (${sql.join(changes, sql` union all `)}) c)`,
+    );
+  }
+
+  const a = w.advance;
+  if (a && a.faults.length > 0) {
+    const faults = a.faults.map((f) => ({ fault: f.fault, count: f.count, message: f.message.slice(0, 1000) }));
+    ctes.push(
+      sql`faults as (
+        insert into feed_faults (feed_id, fault, count, first_at, last_at, last_message)
+        select feed.id, f.fault, f.count, ${at}, ${at}, f.message
+        from feed, json_to_recordset(${JSON.stringify(faults)}::json) as f(fault text, count bigint, message text)
+        on conflict (feed_id, fault) do update set
+          count = feed_faults.count + excluded.count, last_at = excluded.last_at, last_message = excluded.last_message)`,
+    );
+  }
+  const main = a
+    ? sql`update feeds set
+        next_url = ${a.nextUrl},
+        pages = pages + 1,
+        items_updated = items_updated + ${a.updated}::bigint,
+        items_deleted = items_deleted + ${a.deleted}::bigint,
+        last_page_at = ${at},
+        status = ${a.status},
+        next_poll_at = ${a.nextPollAt}::timestamptz,
+        consecutive_failures = 0
+        ${a.caughtUp ? sql`, caught_up_at = ${at}` : sql``}
+        ${a.newestModified !== null ? sql`, newest_modified = ${a.newestModified}, newest_modified_seen_at = ${at}` : sql``}
+      where id = ${feedId}
+      returning *`
+    : sql`select * from feeds where id = ${feedId}`;
+  const { rows } = await sql<Selectable<FeedsTable>>`with ${sql.join(ctes)} ${main}`.execute(db);
+  return rows[0];
 }
 
 export function insertChanges(

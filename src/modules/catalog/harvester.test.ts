@@ -18,7 +18,8 @@ let database: Database;
 let server: RpdeTestServer;
 const clock = fixedClock(new Date('2026-11-26T10:00:00Z'));
 const log = pino({ level: 'silent' });
-const http = createHttpClient({ userAgent: 'activehub-test', retries: 1, retryBaseMs: 5, timeoutMs: 400 });
+// The timeout leaves room for a loaded machine; the slow feed below answers well after it.
+const http = createHttpClient({ userAgent: 'activehub-test', retries: 1, retryBaseMs: 5, timeoutMs: 1200 });
 
 beforeAll(async () => {
   database = await openTestDatabase();
@@ -246,7 +247,7 @@ describe('harvester', () => {
     server.put(slow.series, { id: 'a', kind: 'SessionSeries', data: series(slow.prefix, 1) });
     server.put(junk.series, { id: 'a', kind: 'SessionSeries', data: series(junk.prefix, 1) });
     server.feed(bad.series).faults = { alwaysStatus: 500 };
-    server.feed(slow.series).faults = { delayMs: 1500 };
+    server.feed(slow.series).faults = { delayMs: 3000 };
     server.feed(junk.series).faults = { invalidJson: true };
     server.feed(loop.series).faults = { loopToStart: true };
 

@@ -1,12 +1,13 @@
-import type { Insertable, Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database, Executor } from '../../db/database.js';
-import type { CatalogEntitiesTable, FeedsTable } from '../../db/schema.js';
+import type { FeedsTable } from '../../db/schema.js';
 import type { Clock } from '../../lib/clock.js';
 import { backoffDelay, HttpError, type HttpClient, type HttpResponse } from '../../lib/http-client.js';
 import { compareModified, parseRpdePage, RpdePageError, type RpdeItem, type RpdePage } from '../../lib/rpde.js';
 import type { Vocabularies } from '../../lib/vocabularies.js';
 import * as repo from './catalog.repository.js';
+import type { EntityRecord } from './catalog.repository.js';
 import { extractEntities, type NormalisedEntity } from './normalise.js';
 
 type Feed = Selectable<FeedsTable>;
@@ -48,16 +49,10 @@ const FAILURE_CAP_MS = 30 * 60_000;
 /** A feed that answered 404/410 is retried rarely: it may come back (publisher redeploys). */
 const GONE_RETRY_MS = 30 * 60_000;
 
-function toRow(
-  e: NormalisedEntity,
-  sourceItemId: number,
-  publisherId: number,
-  modified: string,
-): Insertable<CatalogEntitiesTable> {
-  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+/** The record written for one entity; its `data` is left out when it is the item's own data. */
+function toRecord(e: NormalisedEntity, item: RpdeItem): EntityRecord {
   return {
-    source_item_id: sourceItemId,
-    publisher_id: publisherId,
+    item_id: item.id,
     oa_id: e.oaId,
     type: e.type,
     parent_oa_id: e.parentOaId,
@@ -70,41 +65,53 @@ function toRow(
     attendance_mode: e.attendanceMode,
     latitude: e.latitude,
     longitude: e.longitude,
-    location: json(e.location),
+    location: e.location,
     activity_ids: e.activityIds,
     activity_match_ids: e.activityMatchIds,
-    activities: json(e.activities),
+    activities: e.activities,
     facility_type_ids: e.facilityTypeIds,
     organizer_id: e.organizerId,
     organizer_name: e.organizerName,
-    organizer: json(e.organizer),
-    offers: json(e.offers),
-    min_price: e.minPrice === null ? null : String(e.minPrice),
+    organizer: e.organizer,
+    offers: e.offers,
+    min_price: e.minPrice,
     age_min: e.ageMin,
     age_max: e.ageMax,
     gender_restriction: e.genderRestriction,
     levels: e.levels,
     accessibility_support: e.accessibilitySupport,
-    event_schedule: json(e.eventSchedule),
-    data: JSON.stringify(e.data),
-    modified,
+    event_schedule: e.eventSchedule,
+    ...(e.data === item.data ? {} : { data: e.data }),
+    modified: item.modified!,
   };
 }
 
+export interface AppliedPage {
+  updated: number;
+  deleted: number;
+  stale: number;
+  /** The feed row after the page; `undefined` if the feed was removed meanwhile (nothing written). */
+  feed: Feed | undefined;
+}
+
 /**
- * Applies one RPDE page to the catalog in one transaction, together with the feed's cursor, so
- * a crash between pages neither loses nor repeats an item (RPDE: the `next` URL is the position).
- * Items older than what is stored (a duplicate across pages, an out-of-order replay) are skipped.
+ * Applies one RPDE page to the catalog: one read (what is stored of the page's items) and one
+ * write statement, which is its own transaction and, given `advance`, also moves the feed's
+ * cursor, so a crash between pages neither loses nor repeats an item (RPDE: the `next` URL is
+ * the position). Items not newer than what is stored (a duplicate across pages, an out-of-order
+ * replay, a re-harvest) are skipped and not written at all. `updated` replaces the whole item
+ * and the entities it holds; `deleted` removes the item and its entities.
  */
 export async function applyPage(
-  trx: Executor,
+  db: Executor,
   feed: Feed,
   items: RpdeItem[],
   vocab: Vocabularies,
   now: Date,
-): Promise<{ updated: number; deleted: number; stale: number }> {
+  advance?: Omit<repo.FeedAdvance, 'updated' | 'deleted'>,
+): Promise<AppliedPage> {
   const stamps = await repo.findItemStamps(
-    trx,
+    db,
     feed.id,
     items.map((i) => i.id),
   );
@@ -118,52 +125,34 @@ export async function applyPage(
   const toDelete = items.filter((i) => i.state === 'deleted' && stored.has(i.id) && !isStale(i));
   const stale = items.filter(isStale).length;
 
-  const changes: { publisher_id: number; oa_id: string; type: string; op: 'upsert' | 'delete'; at: Date }[] = [];
-
-  // Deletions: the raw item and everything extracted from it go (hard delete, as the firehose
-  // terms require), and readers are told.
-  const deleteIds = toDelete.map((i) => stored.get(i.id)!.id);
-  for (const gone of await repo.deleteEntitiesOfItems(trx, deleteIds)) {
-    changes.push({ publisher_id: feed.publisher_id, oa_id: gone.oa_id, type: gone.type, op: 'delete', at: now });
-  }
-  await repo.deleteItems(trx, deleteIds);
-
-  // Updates replace the whole item.
-  const upserted = await repo.upsertItems(
-    trx,
-    toUpdate.map((i) => ({
-      feed_id: feed.id,
-      publisher_id: feed.publisher_id,
-      item_id: i.id,
-      kind: i.kind,
-      modified: i.modified!,
-      data: JSON.stringify(i.data),
-      harvested_at: now,
-    })),
-  );
-  const rowIdByItem = new Map(upserted.map((u) => [u.item_id, u.id]));
-  const previous = await repo.deleteEntitiesOfItems(
-    trx,
-    upserted.map((u) => u.id),
-  );
-  const entityRows = new Map<string, Insertable<CatalogEntitiesTable>>();
+  // The same object can be embedded in several items (one EventSeries in many SessionSeries):
+  // the latest copy on the page wins.
+  const entities = new Map<string, EntityRecord>();
   for (const item of toUpdate) {
-    const sourceId = rowIdByItem.get(item.id)!;
     for (const e of extractEntities(item.data!, `${feed.url}#${item.id}`, vocab)) {
-      entityRows.set(e.oaId, toRow(e, sourceId, feed.publisher_id, item.modified!));
+      entities.set(e.oaId, toRecord(e, item));
     }
   }
-  await repo.upsertEntities(trx, [...entityRows.values()]);
-  for (const row of entityRows.values()) {
-    changes.push({ publisher_id: feed.publisher_id, oa_id: row.oa_id, type: row.type, op: 'upsert', at: now });
+  const replacedItemIds: number[] = [];
+  for (const i of toUpdate) {
+    const s = stored.get(i.id);
+    if (s) replacedItemIds.push(s.id);
   }
-  for (const old of previous) {
-    if (!entityRows.has(old.oa_id)) {
-      changes.push({ publisher_id: feed.publisher_id, oa_id: old.oa_id, type: old.type, op: 'delete', at: now });
-    }
-  }
-  await repo.insertChanges(trx, changes);
-  return { updated: toUpdate.length, deleted: toDelete.length, stale };
+  const nothingToWrite = toUpdate.length === 0 && toDelete.length === 0;
+  const after =
+    nothingToWrite && !advance
+      ? feed
+      : await repo.writePage(db, {
+          feedId: feed.id,
+          publisherId: feed.publisher_id,
+          at: now,
+          items: toUpdate.map((i) => ({ item_id: i.id, kind: i.kind, modified: i.modified!, data: i.data! })),
+          entities: [...entities.values()],
+          replacedItemIds,
+          deletedItemIds: toDelete.map((i) => stored.get(i.id)!.id),
+          ...(advance ? { advance: { ...advance, updated: toUpdate.length, deleted: toDelete.length } } : {}),
+        });
+  return { updated: toUpdate.length, deleted: toDelete.length, stale, feed: after };
 }
 
 export function createHarvester(options: HarvesterOptions) {
@@ -212,8 +201,9 @@ export function createHarvester(options: HarvesterOptions) {
       response.catch(() => undefined); // awaited later; never an unhandled rejection
       return response;
     };
+    // Read once: each page's write returns the feed row as it leaves it.
+    let feed = await repo.findFeedById(db, feedId);
     for (;;) {
-      const feed = await repo.findFeedById(db, feedId);
       if (!feed) return result;
       const url = feed.next_url;
 
@@ -280,21 +270,16 @@ export function createHarvester(options: HarvesterOptions) {
       const morePages = !caughtUp && (limits.maxPages === undefined || result.pages + 1 < limits.maxPages);
       if (morePages) prefetched = { url: page.next, response: fetchPage(page.next) };
 
-      const applied = await db.transaction().execute(async (trx) => {
-        const counts = await applyPage(trx, feed, page.items, vocab, now);
-        await repo.recordFeedFaults(trx, feed.id, [...faults.values()], now);
-        await repo.advanceFeed(trx, feed.id, {
-          nextUrl: caughtUp && !page.isLastPage ? url : page.next,
-          updated: counts.updated,
-          deleted: counts.deleted,
-          at: now,
-          newestModified: newest,
-          status: caughtUp ? 'caught_up' : 'harvesting',
-          nextPollAt: new Date(now.getTime() + (caughtUp ? pollIntervalMs : 0)),
-          caughtUp,
-        });
-        return counts;
+      const applied = await applyPage(db, feed, page.items, vocab, now, {
+        nextUrl: caughtUp && !page.isLastPage ? url : page.next,
+        newestModified: newest,
+        status: caughtUp ? 'caught_up' : 'harvesting',
+        nextPollAt: new Date(now.getTime() + (caughtUp ? pollIntervalMs : 0)),
+        caughtUp,
+        faults: [...faults.values()],
       });
+      if (!applied.feed) return result; // the feed was removed while we walked it
+      feed = applied.feed;
       result.pages += 1;
       result.updated += applied.updated;
       result.deleted += applied.deleted;

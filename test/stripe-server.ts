@@ -485,6 +485,12 @@ export async function startStripeServer(
       refunds.set(refund.id, refund);
       return [200, refundJson(refund)];
     }
+    if (method === 'GET' && (m = /^\/v1\/refunds\/([^/]+)$/.exec(path))) {
+      secretOnly();
+      const refund = refunds.get(m[1]!);
+      if (!refund) throw missing('refund', m[1]!);
+      return [200, refundJson(refund)];
+    }
     throw new StripeApiError(404, {
       type: 'invalid_request_error',
       message: `Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs.`,

@@ -63,7 +63,10 @@ export interface PaymentsService {
   ): Promise<AuthorizeResult>;
   capture(paymentId: string): Promise<void>;
   void(paymentId: string): Promise<void>;
-  /** Idempotent per refundId; partial refunds allowed; never refunds more than captured. */
+  /**
+   * Idempotent per refundId; partial refunds allowed; never refunds more than captured. Asking
+   * again about a pending refund asks the provider how it went.
+   */
   refund(input: {
     paymentId: string;
     refundId: string;
@@ -433,18 +436,20 @@ export function createPaymentsService(deps: {
       if (row.status === 'failed') {
         throw new AppError('CONFLICT', `The refund was refused by the payment provider: ${row.failure_message ?? ''}`);
       }
-      // Pending: a provider that answered "pending" already has it; otherwise (first call, or a
-      // call whose outcome was lost) ask the provider, which dedupes on the refund id.
-      if (row.provider_refund_id) return { refundId, status: 'pending' };
+      // Pending: a provider that answered "pending" is asked how it went since; otherwise (first
+      // call, or a call whose outcome was lost) the refund is made, deduped on the refund id.
       const payment = refund.payment;
-      const result = await providerNamed(payment.provider).refund({
-        paymentId,
-        providerReference: payment.provider_reference ?? '',
-        refundId,
-        amount,
-        currency: payment.currency,
-        reason,
-      });
+      const provider = providerNamed(payment.provider);
+      const result = row.provider_refund_id
+        ? await provider.refundStatus({ providerRefundId: row.provider_refund_id })
+        : await provider.refund({
+            paymentId,
+            providerReference: payment.provider_reference ?? '',
+            refundId,
+            amount,
+            currency: payment.currency,
+            reason,
+          });
       const now = deps.clock.now();
       if (result.status === 'failed') {
         await db.transaction().execute(async (trx) => {
@@ -466,6 +471,7 @@ export function createPaymentsService(deps: {
           `The refund was refused by the payment provider: ${result.failureMessage ?? ''}`,
         );
       }
+      if (result.status === 'pending' && row.provider_refund_id) return { refundId, status: 'pending' };
       await repo.settleRefund(db, refundId, {
         status: result.status,
         provider_refund_id: result.providerRefundId,

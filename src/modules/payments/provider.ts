@@ -88,4 +88,6 @@ export interface PaymentProvider {
     currency: string;
     reason: string | null;
   }): Promise<ProviderRefund>;
+  /** How a refund the provider reported as pending went since. */
+  refundStatus(input: { providerRefundId: string }): Promise<ProviderRefund>;
 }

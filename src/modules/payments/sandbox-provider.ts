@@ -131,5 +131,10 @@ export function createSandboxProvider(deps: { clock: Clock }): PaymentProvider {
     async refund(input) {
       return { providerRefundId: `sbxre_${digest(`${input.paymentId}:${input.refundId}`)}`, status: 'succeeded' };
     },
+
+    async refundStatus(input) {
+      // Sandbox refunds succeed at once.
+      return { providerRefundId: input.providerRefundId, status: 'succeeded' };
+    },
   };
 }

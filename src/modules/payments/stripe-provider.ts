@@ -42,6 +42,11 @@ export function declineCodeFromStripe(code: string | null | undefined, declineCo
   return (declineCode && STRIPE_CODES[declineCode]) || (code && STRIPE_CODES[code]) || 'card_declined';
 }
 
+function refundStatusOf(status: string | null): 'succeeded' | 'pending' | 'failed' {
+  if (status === 'succeeded') return 'succeeded';
+  return status === 'failed' || status === 'canceled' ? 'failed' : 'pending';
+}
+
 interface StripeErrorLike {
   type?: string;
   rawType?: string;
@@ -269,13 +274,7 @@ export function createStripeProvider(deps: { config: StripeConfig; log: Logger }
           },
           { idempotencyKey: `activehub:refund:${input.refundId}` },
         );
-        const status =
-          refund.status === 'succeeded'
-            ? 'succeeded'
-            : refund.status === 'failed' || refund.status === 'canceled'
-              ? 'failed'
-              : 'pending';
-        return { providerRefundId: refund.id, status };
+        return { providerRefundId: refund.id, status: refundStatusOf(refund.status) };
       } catch (err) {
         // Stripe refused the refund itself (e.g. already refunded): a definite answer.
         if (isStripeError(err) && (err.statusCode === 400 || err.statusCode === 402)) {
@@ -283,6 +282,21 @@ export function createStripeProvider(deps: { config: StripeConfig; log: Logger }
         }
         throw unavailable(err, 'refund');
       }
+    },
+
+    async refundStatus(input) {
+      let refund;
+      try {
+        refund = await stripe.refunds.retrieve(input.providerRefundId);
+      } catch (err) {
+        throw unavailable(err, 'refund status');
+      }
+      const status = refundStatusOf(refund.status);
+      return {
+        providerRefundId: refund.id,
+        status,
+        ...(status === 'failed' ? { failureMessage: `Stripe reports the refund ${refund.status ?? 'failed'}` } : {}),
+      };
     },
   };
 }

@@ -287,6 +287,27 @@ describe('Stripe: void, state errors, refusals', () => {
     });
     expect(stripe.refunds.size).toBe(before + 1);
     expect(await payments.get(p.paymentId)).toMatchObject({ status: 'refunded', refunded: 700 });
+    // The bank settles it: asking again picks that up.
+    const atStripe = [...stripe.refunds.values()].find((r) => r.metadata.activehub_refund_id === `${p.paymentId}-p`)!;
+    atStripe.status = 'succeeded';
+    expect(await payments.refund({ paymentId: p.paymentId, refundId: `${p.paymentId}-p`, amount: 700 })).toMatchObject({
+      status: 'succeeded',
+    });
+    expect(stripe.refunds.size).toBe(before + 1);
+  });
+
+  it('a pending refund that later fails releases its amount', async () => {
+    const { p } = await authorized('pm_card_visa', 700);
+    await payments.capture(p.paymentId);
+    stripe.refundStatus = 'pending';
+    await payments.refund({ paymentId: p.paymentId, refundId: `${p.paymentId}-f`, amount: 500 });
+    expect(await payments.get(p.paymentId)).toMatchObject({ status: 'partially_refunded', refunded: 500 });
+    [...stripe.refunds.values()].find((r) => r.metadata.activehub_refund_id === `${p.paymentId}-f`)!.status = 'failed';
+    await expectAppError(
+      payments.refund({ paymentId: p.paymentId, refundId: `${p.paymentId}-f`, amount: 500 }),
+      'CONFLICT',
+    );
+    expect(await payments.get(p.paymentId)).toMatchObject({ status: 'captured', refunded: 0 });
   });
 });
 

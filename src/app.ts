@@ -22,6 +22,7 @@ import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from 
 import { createMailer, mailboxRoutes, renderConfirmationEmail, SEND_EMAIL_JOB } from './modules/notifications/index.js';
 import { createPaymentsService } from './modules/payments/index.js';
 import { checkoutRoutes, createCheckoutService, RECOVER_ORDER_JOB } from './modules/checkout/index.js';
+import { checkoutPagesRoutes } from './modules/checkout/pages/index.js';
 import {
   createOrdersApi,
   createOrdersFeedReader,
@@ -300,6 +301,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(searchRoutes(services.search));
   await app.register(ordersRoutes(services.ordersApi));
   await app.register(checkoutRoutes(services.checkout));
+  // The hosted, broker-branded checkout pages (HTML; form posts parsed in that plugin only).
+  await app.register(checkoutPagesRoutes(services.checkout));
   // The local outbox as pages, only while emails are not sent anywhere (development, demos).
   if (!deps.config.mail.smtpUrl && deps.config.mail.devMailbox) {
     deps.log.warn(

@@ -5,6 +5,7 @@
  * load rate). Prints one JSON line.
  */
 import { readFileSync } from 'node:fs';
+import { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { buildServices } from '../../src/app.js';
@@ -52,11 +53,39 @@ await Promise.all(
 );
 const walkSeconds = (Date.now() - walkStarted) / 1000;
 
+// CPU of the database server processes serving this database, when the server runs on this
+// machine (sampled, since pool connections come and go): with the machine shared, CPU per item
+// is steadier than items/s.
+const backendTicks = new Map<number, number>();
+async function sampleBackends(): Promise<void> {
+  const r = await deps.database.db.executeQuery<{ pid: number }>(
+    CompiledQuery.raw('select pid from pg_stat_activity where datname = current_database()'),
+  );
+  for (const { pid } of r.rows) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      backendTicks.set(pid, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // not on this machine, or gone
+    }
+  }
+}
+
 // 2. activehub's harvester.
 const rssBefore = peakRssMb();
+await sampleBackends();
+const ticksBefore = new Map(backendTicks);
+const sampler = setInterval(() => void sampleBackends().catch(() => undefined), 1000);
+const cpuBefore = process.cpuUsage();
 const started = Date.now();
 const results = await services.harvester.runOnce();
 const seconds = (Date.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
+clearInterval(sampler);
+await sampleBackends();
+const harvesterCpuSeconds = (cpu.user + cpu.system) / 1e6;
+const databaseCpuSeconds =
+  [...backendTicks].reduce((sum, [pid, ticks]) => sum + ticks - (ticksBefore.get(pid) ?? 0), 0) / 100;
 const items = results.reduce((a, r) => a + r.updated + r.deleted, 0);
 const peak = peakRssMb();
 const failed = results.filter((r) => r.failed).length;
@@ -103,6 +132,6 @@ await client.end();
 await closeDeps(deps);
 
 process.stdout.write(
-  `${JSON.stringify({ walkItems, walkSeconds, items, seconds, failed, peakRssMb: peak, rssBeforeHarvestMb: rssBefore, rawRows, rawSeconds: rawMs / 1000 })}\n`,
+  `${JSON.stringify({ walkItems, walkSeconds, items, seconds, failed, peakRssMb: peak, rssBeforeHarvestMb: rssBefore, rawRows, rawSeconds: rawMs / 1000, harvesterCpuSeconds, databaseCpuSeconds })}\n`,
 );
 process.exit(0);

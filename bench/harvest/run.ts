@@ -10,6 +10,7 @@
  * Targets: ≥ 20,000 items/s, ≥ 0.3× the raw load rate, peak RSS < 400 MB.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -50,6 +51,10 @@ process.on('SIGINT', () => {
   cleanup();
   process.exit(130);
 });
+
+const loadAtStart = loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ');
 
 async function main() {
   // The sandbox database is kept between runs (generating 1M sessions takes minutes) unless it
@@ -119,6 +124,8 @@ async function main() {
     rssBeforeHarvestMb: number;
     rawRows: number;
     rawSeconds: number;
+    harvesterCpuSeconds: number;
+    databaseCpuSeconds: number;
   };
   const rate = r.items / r.seconds;
   const walkRate = r.walkItems / r.walkSeconds;
@@ -152,7 +159,16 @@ async function main() {
   process.stdout.write(
     `targets: ≥ 20,000 items/s: ${rate >= 20000 ? 'met' : 'NOT met'}; ≥ 0.3× raw load: ${(rate / rawRate).toFixed(2)}× ${rate / rawRate >= 0.3 ? 'met' : 'NOT met'}; RSS < 400 MB: ${r.peakRssMb < 400 ? 'met' : 'NOT met'}\n`,
   );
-  process.stdout.write('(load generator, publisher, harvester and PostgreSQL share this machine’s cores)\n');
+  const perThousand = (s: number) => `${((s * 1000 * 1000) / r.items).toFixed(0)} ms`;
+  process.stdout.write(
+    `CPU per 1,000 items harvested: harvester process ${perThousand(r.harvesterCpuSeconds)}, database server ${r.databaseCpuSeconds > 0 ? perThousand(r.databaseCpuSeconds) : 'not measured (not on this machine)'}\n`,
+  );
+  process.stdout.write(
+    `load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end, on ${cpus().length} cores\n`,
+  );
+  process.stdout.write('(publisher, harvester and PostgreSQL share this machine’s cores)\n');
 }
 
 main()

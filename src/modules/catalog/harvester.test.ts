@@ -6,9 +6,10 @@ import { RpdeTestServer } from '../../../test/rpde-server.js';
 import type { Database } from '../../db/database.js';
 import { fixedClock } from '../../lib/clock.js';
 import { createHttpClient } from '../../lib/http-client.js';
+import type { RpdeItem } from '../../lib/rpde.js';
 import { createVocabularies } from '../../lib/vocabularies.js';
 import { createCatalogService } from './catalog.service.js';
-import { createHarvester } from './harvester.js';
+import { applyPage, createHarvester } from './harvester.js';
 
 const vocab = createVocabularies();
 const YOGA = vocab.activityByLabel('Yoga')!;
@@ -401,5 +402,180 @@ describe('harvester', () => {
     clock.advance(10_000);
     await h.runOnce();
     expect((await entities(publisherId)).map((r) => r.type).sort()).toEqual(['ScheduledSession', 'SessionSeries']);
+  });
+});
+
+describe('applying a page', () => {
+  async function feedRow(feedId: number) {
+    return database.db.selectFrom('feeds').selectAll().where('id', '=', feedId).executeTakeFirstOrThrow();
+  }
+  async function changeCount(publisherId: number) {
+    const r = await database.db
+      .selectFrom('catalog_changes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('publisher_id', '=', publisherId)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+  const updated = (id: string, modified: string, data: Record<string, unknown>): RpdeItem => ({
+    id,
+    state: 'updated',
+    kind: String(data['@type']),
+    modified,
+    data,
+  });
+  const deleted = (id: string, modified: string | null): RpdeItem => ({
+    id,
+    state: 'deleted',
+    kind: 'SessionSeries',
+    modified,
+    data: null,
+  });
+
+  it('keeps the newer copy of an item that appears twice on one page, in either order', async () => {
+    const { series: sf, prefix } = names();
+    const { publisherId, feedIds } = await register([{ name: sf, kind: 'SessionSeries' }]);
+    const feed = await feedRow(feedIds[0]!);
+    const older = updated('s1', '10', series(prefix, 1, { name: 'Older' }));
+    const newer = updated('s1', '11', series(prefix, 1, { name: 'Newer' }));
+    const first = await applyPage(database.db, feed, [newer, older], vocab, clock.now());
+    expect(first.updated).toBe(1);
+    expect((await entities(publisherId)).map((e) => e.name)).toEqual(['Newer']);
+
+    const newest = updated('s1', '13', series(prefix, 1, { name: 'Newest' }));
+    const again = updated('s1', '12', series(prefix, 1, { name: 'Again' }));
+    await applyPage(database.db, feed, [again, newest], vocab, clock.now());
+    expect((await entities(publisherId)).map((e) => e.name)).toEqual(['Newest']);
+    const item = await database.db
+      .selectFrom('catalog_items')
+      .select(['modified'])
+      .where('feed_id', '=', feed.id)
+      .executeTakeFirstOrThrow();
+    expect(item.modified).toBe('13');
+    // one upsert per write of the entity, none for the copies that lost
+    expect(await changeCount(publisherId)).toBe(2);
+  });
+
+  it('writes nothing when a feed is harvested again from the start (unchanged items are skipped)', async () => {
+    const { series: sf, prefix } = names();
+    for (let i = 1; i <= 6; i += 1) server.put(sf, { id: `s${i}`, kind: 'SessionSeries', data: series(prefix, i) });
+    const { publisherId, feedIds } = await register([{ name: sf, kind: 'SessionSeries' }]);
+    await onlyDue(feedIds);
+    const h = newHarvester();
+    await h.runOnce();
+    const before = await database.db
+      .selectFrom('catalog_items')
+      .select(['item_id', 'harvested_at'])
+      .where('feed_id', '=', feedIds[0]!)
+      .orderBy('item_id')
+      .execute();
+    const changes = await changeCount(publisherId);
+    expect(before).toHaveLength(6);
+
+    // Back to the first page, as after a cursor reset.
+    await database.db
+      .updateTable('feeds')
+      .set({ next_url: server.url(sf) })
+      .where('id', '=', feedIds[0]!)
+      .execute();
+    clock.advance(10_000);
+    const [r] = await h.runOnce();
+    expect(r).toMatchObject({ caughtUp: true, updated: 0, deleted: 0 });
+    expect(
+      await database.db
+        .selectFrom('catalog_items')
+        .select(['item_id', 'harvested_at'])
+        .where('feed_id', '=', feedIds[0]!)
+        .orderBy('item_id')
+        .execute(),
+    ).toEqual(before);
+    expect(await changeCount(publisherId)).toBe(changes);
+    expect((await feedRow(feedIds[0]!)).items_updated).toBe(6);
+  });
+
+  it('ignores a tombstone for an item it never stored, and a stale one for an item it holds', async () => {
+    const { series: sf, prefix } = names();
+    const { publisherId, feedIds } = await register([{ name: sf, kind: 'SessionSeries' }]);
+    const feed = await feedRow(feedIds[0]!);
+    await applyPage(database.db, feed, [updated('s1', '5', series(prefix, 1))], vocab, clock.now());
+    const changes = await changeCount(publisherId);
+    const r = await applyPage(
+      database.db,
+      feed,
+      [deleted('never-seen', '6'), deleted('s1', '4'), deleted('also-unknown', null)],
+      vocab,
+      clock.now(),
+    );
+    expect(r).toMatchObject({ updated: 0, deleted: 0, stale: 1 });
+    expect((await entities(publisherId)).map((e) => e.oa_id)).toEqual([`${prefix}/series/1`]);
+    expect(await changeCount(publisherId)).toBe(changes);
+  });
+
+  it('hands an embedded object over when its old holder is deleted on the same page as its new one', async () => {
+    const k = names();
+    const { publisherId, feedIds } = await register([{ name: `fu-${n}`, kind: 'FacilityUse' }]);
+    const feed = await feedRow(feedIds[0]!);
+    const fu = (i: number, courts: number[]) => ({
+      '@type': 'FacilityUse',
+      '@id': `${k.prefix}/fu/${i}`,
+      name: `Hall ${i}`,
+      individualFacilityUse: courts.map((c) => ({
+        '@type': 'IndividualFacilityUse',
+        '@id': `${k.prefix}/court/${c}`,
+        name: `Court ${c}`,
+      })),
+    });
+    await applyPage(
+      database.db,
+      feed,
+      [updated('fu1', '1', fu(1, [1, 2])), updated('fu2', '2', fu(2, []))],
+      vocab,
+      clock.now(),
+    );
+    expect((await entities(publisherId)).map((e) => e.oa_id)).toHaveLength(4);
+
+    // fu1 goes; court 1 moves to fu2 on the same page.
+    const seq = await database.db
+      .selectFrom('catalog_changes')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .executeTakeFirstOrThrow();
+    const r = await applyPage(
+      database.db,
+      feed,
+      [deleted('fu1', '3'), updated('fu2', '4', fu(2, [1]))],
+      vocab,
+      clock.now(),
+    );
+    expect(r).toMatchObject({ updated: 1, deleted: 1 });
+    const rows = await database.db
+      .selectFrom('catalog_entities as e')
+      .innerJoin('catalog_items as i', 'i.id', 'e.source_item_id')
+      .select(['e.oa_id', 'e.parent_oa_id', 'i.item_id'])
+      .where('e.publisher_id', '=', publisherId)
+      .orderBy('e.oa_id')
+      .execute();
+    expect(rows).toEqual([
+      { oa_id: `${k.prefix}/court/1`, parent_oa_id: `${k.prefix}/fu/2`, item_id: 'fu2' },
+      { oa_id: `${k.prefix}/fu/2`, parent_oa_id: null, item_id: 'fu2' },
+    ]);
+    const items = await database.db
+      .selectFrom('catalog_items')
+      .select('item_id')
+      .where('feed_id', '=', feed.id)
+      .execute();
+    expect(items.map((i) => i.item_id)).toEqual(['fu2']);
+    const changes = await database.db
+      .selectFrom('catalog_changes')
+      .select(['oa_id', 'op'])
+      .where('publisher_id', '=', publisherId)
+      .where('seq', '>', Number(seq.seq))
+      .orderBy('oa_id')
+      .execute();
+    expect(changes).toEqual([
+      { oa_id: `${k.prefix}/court/1`, op: 'upsert' },
+      { oa_id: `${k.prefix}/court/2`, op: 'delete' },
+      { oa_id: `${k.prefix}/fu/1`, op: 'delete' },
+      { oa_id: `${k.prefix}/fu/2`, op: 'upsert' },
+    ]);
   });
 });

@@ -110,11 +110,16 @@ export async function applyPage(
   now: Date,
   advance?: Omit<repo.FeedAdvance, 'updated' | 'deleted'>,
 ): Promise<AppliedPage> {
-  const stamps = await repo.findItemStamps(
-    db,
-    feed.id,
-    items.map((i) => i.id),
-  );
+  // An item twice on one page (the parser already prevents it; callers may not): the newer copy
+  // counts, as in parseRpdePage.
+  const byId = new Map<string, RpdeItem>();
+  for (const item of items) {
+    const seen = byId.get(item.id);
+    if (seen?.modified != null && item.modified !== null && compareModified(item.modified, seen.modified) < 0) continue;
+    byId.set(item.id, item);
+  }
+  items = [...byId.values()];
+  const stamps = await repo.findItemStamps(db, feed.id, [...byId.keys()]);
   const stored = new Map(stamps.map((s) => [s.item_id, s]));
   const isStale = (item: RpdeItem) => {
     const s = stored.get(item.id);

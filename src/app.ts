@@ -21,7 +21,12 @@ import { bookingRoutes, createBookingService } from './modules/booking/index.js'
 import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from './modules/search/index.js';
 import { createMailer, mailboxRoutes, renderConfirmationEmail, SEND_EMAIL_JOB } from './modules/notifications/index.js';
 import { createPaymentsService } from './modules/payments/index.js';
-import { checkoutRoutes, createCheckoutService, RECOVER_ORDER_JOB } from './modules/checkout/index.js';
+import {
+  checkoutRoutes,
+  createCheckoutService,
+  eraseCheckoutCustomer,
+  RECOVER_ORDER_JOB,
+} from './modules/checkout/index.js';
 import { checkoutPagesRoutes } from './modules/checkout/pages/index.js';
 import {
   createOrdersApi,
@@ -64,7 +69,7 @@ export function buildServices(deps: Deps) {
     jobs: deps.jobs,
     clock: deps.clock,
     publicBaseUrl: deps.config.publicBaseUrl,
-    erasureHooks: [mailer.eraseCustomer, orders.eraseCustomer],
+    erasureHooks: [mailer.eraseCustomer, orders.eraseCustomer, eraseCheckoutCustomer],
   });
   deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId));
   const vocab = createVocabularies();

@@ -536,3 +536,38 @@ describe('testing mode (imin-booking §1.3.1)', () => {
     );
   });
 });
+
+describe('erasure of a customer (DECISIONS §4)', () => {
+  it('replaces their personal data in checkout sessions and orders', async () => {
+    const name = await createAccount(broker.key, 'Erin');
+    const res = await post({
+      'imin:initialOrder': {
+        customer: name,
+        orderedItem: [
+          {
+            orderedItem: { type: 'ScheduledSession', identifier: 'test-item-ScheduledSession-free' },
+            acceptedOffer: 'test-offer-adult-guest',
+          },
+        ],
+      },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const id = (res.headers.location as string).split('/').pop()!;
+    await w.t.services.checkout.submitDetails(broker.slug, id, { givenName: '', familyName: '', email: '' });
+    const view = await w.t.services.checkout.pay(broker.slug, id, {});
+    expect(view.step).toBe('confirmed');
+    expect(view.customer?.email).toBe('erin@example.com');
+
+    const del = await w.t.request({ method: 'DELETE', url: `/api/v2/customer-accounts/${name}`, key: broker.key });
+    expect(del.statusCode).toBe(202);
+    expect(await w.t.deps.jobs.runDue('customers.erase')).toBe(1);
+
+    const after = await w.t.services.checkout.view(broker.slug, id);
+    expect(after.customer).toEqual({ givenName: 'Deleted', familyName: 'Customer', email: `deleted-${name}@invalid` });
+    const order = await w.t.services.orders.findOrder(view.order!.id);
+    expect(order?.customer).toMatchObject({ givenName: 'Deleted', email: `deleted-${name}@invalid` });
+    const got = await w.t.request({ method: 'GET', url: `${api()}/${id}`, key: broker.key });
+    expect(got.statusCode, got.body).toBe(200);
+    expect(got.body).not.toContain('erin@example.com');
+  });
+});

@@ -8,6 +8,7 @@ export type {
   CheckoutBranding,
 } from './checkout.service.js';
 export { checkoutRoutes } from './checkout.routes.js';
+export { eraseCheckoutCustomer } from './erasure.js';
 export { RECOVER_ORDER_JOB } from './recovery.js';
 export type { OrderRecovery, RecoveryOutcome } from './recovery.js';
 export type { CardDetails, PaymentForm } from './ports.js';

@@ -211,7 +211,14 @@ export function createOrdersService({ database, clock }: { database: Database; c
         email: customer.placeholderEmail,
         identifier: customer.identifier,
       });
+      // The B request we keep for recovery repeats the customer; settled orders no longer need it.
       await x.updateTable('orders').set({ customer: placeholder }).where('customer_id', '=', customer.id).execute();
+      await x
+        .updateTable('orders')
+        .set({ booking_request: null })
+        .where('customer_id', '=', customer.id)
+        .where('status', '<>', 'pending')
+        .execute();
       await x
         .updateTable('order_items')
         .set({ attendee: placeholder })

@@ -27,7 +27,7 @@ let tab: Tab | undefined;
 beforeAll(async () => {
   if (!run) return;
   const launching = launchChromium();
-  w = await startCheckoutWorld({ credentialsSellerId: 1 });
+  w = await startCheckoutWorld({ credentialsSellerId: 1, sessions: 4 });
   await w.t.app.listen({ port: 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${(w.t.app.server.address() as AddressInfo).port}`;
   broker = await w.t.newBroker({ products: ['booking', 'checkout'] });
@@ -291,6 +291,31 @@ describe.runIf(run)('hosted checkout in a browser', () => {
       where status = 'confirmed' and customer->>'email' = 'too.late@example.com'`.execute(w.t.deps.database.db);
     expect(rows[0]!.n).toBe(0);
     expect(await w.remaining(opp.id)).toBe(0);
+    expect(tab!.problems).toEqual([]);
+  });
+
+  it('seller unavailable at C2: the message on the same step, and the retry works once it answers', async () => {
+    const opp = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookableNonFree');
+    const page = await newTab();
+    await page.goto(guestUrl(opp.id));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expect(page.getByLabel('First name').isVisible()).resolves.toBe(true);
+    // the seller's booking system stops answering (nothing listens on port 1)
+    const setEndpoint = (url: string) =>
+      sql`update publishers set booking_endpoint_url = ${url} where id = ${w.publisherId}`.execute(
+        w.t.deps.database.db,
+      );
+    await setEndpoint('http://127.0.0.1:1/api/openbooking');
+    try {
+      await guestDetails(page, 'patient@example.com');
+      await expect(page.getByRole('alert').textContent()).resolves.toMatch(/reach|unavailable|try again/i);
+      // still on the details step, with what the customer entered kept
+      await expect(page.getByText('Booking as').textContent()).resolves.toContain('patient@example.com');
+    } finally {
+      await setEndpoint(`${w.urls.openBookingBase}`);
+    }
+    await page.getByRole('button', { name: /^Continue/ }).click();
+    await expect(page.getByRole('heading', { name: 'Payment' }).isVisible()).resolves.toBe(true);
     expect(tab!.problems).toEqual([]);
   });
 

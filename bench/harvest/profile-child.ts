@@ -92,6 +92,8 @@ pg.Client.prototype.query = origQuery;
 const pgCpu = [...backendTicks.values()].reduce((a, b) => a + b, 0) / 100;
 for (const [k, t] of [...timings].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15))
   process.stdout.write(`${String(Math.round(t.ms)).padStart(8)} ms ${String(t.n).padStart(6)}× ${k}\n`);
+const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+process.stdout.write(`peak RSS ${hwm ? Math.round(Number(hwm[1]) / 1024) : -1} MB\n`);
 process.stdout.write(
   `node CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, database backends CPU ≈ ${pgCpu.toFixed(1)} s\n`,
 );

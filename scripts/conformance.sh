@@ -17,6 +17,9 @@
 #   CONFORMANCE_TYPES        comma-separated opportunity types (default ScheduledSession,IndividualFacilityUseSlot)
 #   CONFORMANCE_WORKERS      test files run in parallel (the suite's maximumNumberOfSimultaneousBookings; default 4)
 #   CONFORMANCE_LOG          where the full suite output goes (default $TMPDIR/activehub-conformance.log)
+#   CONFORMANCE_SESSIONS     ScheduledSessions the started sandbox generates (default 300; the suite
+#                            makes its own opportunities through the test interface, so the generated
+#                            data only feeds the harvest and its validation)
 set -euo pipefail
 
 if [[ $# -lt 1 || ! -d "$1" ]]; then
@@ -168,7 +171,7 @@ else
   (
     cd "$REPO_DIR"
     SANDBOX_PORT="$port" SANDBOX_PUBLIC_URL="$SANDBOX_URL" SANDBOX_DATA_DIR="$SANDBOX_DIR/data" \
-      SANDBOX_DATABASE_URL="" LOG_LEVEL="${LOG_LEVEL:-warn}" \
+      SANDBOX_DATABASE_URL="" SANDBOX_SESSIONS="${CONFORMANCE_SESSIONS:-300}" SANDBOX_CHURN_SECONDS=0 LOG_LEVEL="${LOG_LEVEL:-warn}" \
       exec node bin/activehub.js sandbox
   ) >"$SANDBOX_DIR/sandbox.log" 2>&1 &
   SANDBOX_PID=$!

@@ -311,4 +311,50 @@ describe('concurrency', () => {
     }
     expect(elapsed).toBeLessThan(60_000);
   }, 120_000);
+  it('the race at B: 200 customers past C2, 10 places left, 200 concurrent pay() → 10 booked and captured, 190 voided', async () => {
+    const opp = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookable');
+    const rowId = Number(/\/scheduled-sessions\/(\d+)$/.exec(opp.id)![1]);
+    const setRemaining = (n: number) =>
+      w.sandboxDb.db
+        .updateTable('scheduled_sessions')
+        .set({ remaining_attendee_capacity: n, maximum_attendee_capacity: Math.max(n, 10) })
+        .where('id', '=', rowId)
+        .execute();
+    // Room for everyone while they quote…
+    await setRemaining(1000);
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i += 1) {
+      ids.push(await newSession(opp, { email: `late${i}@example.com`, givenName: 'Late', familyName: String(i) }));
+    }
+    const quoted = await Promise.all(ids.map((id) => details(id)));
+    expect(quoted.filter((v) => v.step === 'pay')).toHaveLength(200);
+    // …then their leases lapse and only 10 places are left when they all press Pay.
+    await w.sandboxDb.db.deleteFrom('leases').where('opportunity_id', '=', rowId).execute();
+    await setRemaining(10);
+
+    const views = await Promise.all(ids.map((id) => w.t.services.checkout.pay(broker.slug, id, { card: CARD_OK })));
+    const confirmed = views.filter((v) => v.step === 'confirmed');
+    const full = views.filter((v) => v.step === 'failed' && v.problem?.code === 'full');
+    expect(views.filter((v) => !confirmed.includes(v) && !full.includes(v)).map((v) => [v.step, v.problem])).toEqual(
+      [],
+    );
+    expect(confirmed).toHaveLength(10);
+    expect(full).toHaveLength(190);
+    expect(await w.remaining(opp.id)).toBe(0);
+
+    // Every payment: captured exactly when its order is confirmed, voided otherwise, none left held.
+    const rows = (
+      await sql<{ status: string; payment_id: string }>`
+        select o.status, o.payment_id from orders o join checkout_sessions s on s.order_uuid = o.id
+        where s.id in (${sql.join(ids)})`.execute(w.t.deps.database.db)
+    ).rows;
+    expect(rows).toHaveLength(200);
+    const byStatus: Record<string, number> = {};
+    for (const row of rows) {
+      const p = await payment(row.payment_id);
+      const key = `${row.status}/${p.status}`;
+      byStatus[key] = (byStatus[key] ?? 0) + 1;
+    }
+    expect(byStatus).toEqual({ 'confirmed/captured': 10, 'failed/voided': 190 });
+  }, 120_000);
 });

@@ -311,7 +311,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   // The local outbox as pages, only while emails are not sent anywhere (development, demos).
   if (!deps.config.mail.smtpUrl && deps.config.mail.devMailbox) {
     deps.log.warn(
-      'SMTP_URL is not set: emails stay in the local outbox, readable without a key at /dev/mailbox (DEV_MAILBOX=false hides it)',
+      'SMTP_URL is not set: emails stay in the local outbox, readable from this machine at /dev/mailbox (DEV_MAILBOX=false hides it)',
     );
     await app.register(mailboxRoutes(services.mailer));
   }

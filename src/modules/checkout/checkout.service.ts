@@ -247,8 +247,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
       title: opp.name,
       location: opp.locationName || opp.address ? { name: opp.locationName, address: opp.address } : null,
       seller: opp.sellerName ? { name: opp.sellerName, termsUrl: opp.sellerTermsUrl } : null,
+      // Every step carries the occurrence and its offers: later steps show the date and ticket chosen.
       choices:
-        step === 'choose'
+        step !== 'expired'
           ? [
               {
                 opportunityId: opp.oaId,

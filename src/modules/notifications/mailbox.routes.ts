@@ -117,9 +117,19 @@ ${field('Sent', email.sentAt?.toISOString() ?? null)}
 ${attachments ? `<h2>Attachments</h2>\n<ul>\n${attachments}\n</ul>` : ''}`;
 }
 
+const isLoopback = (ip: string) => ip === '::1' || /^(::ffff:)?127\./.test(ip);
+
 export function mailboxRoutes(mailer: Mailer): FastifyPluginAsyncTypebox {
   return async (app) => {
     const notFound = (id: string) => new AppError('NOT_FOUND', `There is no email "${id}" in the mailbox.`);
+
+    // The outbox holds every broker's customers' emails and the pages take no key: they answer
+    // only on this machine (a browser on localhost, the CLI), never to the network.
+    app.addHook('onRequest', async (request) => {
+      if (!isLoopback(request.ip)) {
+        throw new AppError('NOT_FOUND', 'The dev mailbox is only served to this machine (localhost).');
+      }
+    });
 
     app.get(
       '/dev/mailbox',

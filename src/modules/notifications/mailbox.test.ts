@@ -143,6 +143,23 @@ describe('local outbox and dev mailbox', () => {
     expectError(await t.request({ method: 'GET', url: '/dev/mailbox?limit=abc' }), 400, 'BadRequestError');
   });
 
+  it('answers only to this machine: a request from another address finds nothing', async () => {
+    for (const remoteAddress of ['203.0.113.7', '10.0.0.2', '::ffff:192.168.1.4', '2001:db8::1']) {
+      for (const url of [
+        '/dev/mailbox',
+        `/dev/mailbox/${confirmationId}`,
+        `/dev/mailbox/${confirmationId}/attachments/0`,
+      ]) {
+        const res = await t.app.inject({ method: 'GET', url, remoteAddress });
+        expectError(res, 404, 'NotFoundError');
+        expect(res.body).not.toContain('louis@example.com');
+      }
+    }
+    for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
+      expect((await t.app.inject({ method: 'GET', url: '/dev/mailbox', remoteAddress })).statusCode).toBe(200);
+    }
+  });
+
   it('is left out of the OpenAPI document', async () => {
     const doc = (await t.request({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>();
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/dev/'))).toEqual([]);

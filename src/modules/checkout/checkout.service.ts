@@ -162,6 +162,16 @@ export function createCheckoutService(deps: CheckoutDeps) {
   const db = checkoutDb(database.db);
   const ttlMs = deps.sessionTtlMs ?? DAY_MS;
   const recoveryDelaySeconds = deps.recoveryDelaySeconds ?? 120;
+  // pg-boss start is not single-flight: concurrent first calls race on creating queues (a
+  // deadlock on PostgreSQL). One start per service, shared by every caller; retried after a failure.
+  let starting: Promise<void> | undefined;
+  const jobsStarted = () => {
+    starting ??= jobs.start().catch((err: unknown) => {
+      starting = undefined;
+      throw err;
+    });
+    return starting;
+  };
 
   const checkoutBaseUrl = (broker: BrokerRow) =>
     broker.checkout_host
@@ -626,7 +636,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const from = broker.email_from ?? deps.emailFromDefault ?? `${broker.name} <bookings@activehub.invalid>`;
     // The mailer adds a job in our transaction: pg-boss must be started before it opens (on
     // PGlite's single connection, starting it inside would wait for the transaction forever).
-    await jobs.start();
+    await jobsStarted();
     return database.db.transaction().execute(async (trx) => {
       if (!(await orders.markConfirmed(trx, orderId))) return false;
       await mailer.enqueue(trx, {
@@ -663,7 +673,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const total = totalOf(s)!;
     const quoted = s.quote?.items ?? [];
     const { target, ...request } = book ?? { target: null };
-    await jobs.start();
+    await jobsStarted();
     await database.db.transaction().execute(async (trx) => {
       await orders.insertPendingOrder(trx, {
         id: s.order_uuid,

@@ -249,7 +249,7 @@ export async function searchGroups(
     select ${SERIES_COLUMNS}, picked.dist as pdist, picked.head,
       (select count(distinct identifier) from (select identifier from m limit ${COUNT_CAP}) c)::int as total
     from (select 1) one left join (picked join search_series s on s.id = picked.id) on true
-    order by picked.position, picked.head desc, picked.dist asc nulls last, picked.id`.execute(db);
+    order by picked.position, picked.head desc, picked.dist asc nulls last, s.oa_id collate "C", picked.id`.execute(db);
   const total = Number(r.rows[0]?.total ?? 0);
   const identifiers: string[] = [];
   const members: SeriesRow[] = [];
@@ -290,10 +290,12 @@ export async function findSeriesByIds(db: SearchExecutor, ids: number[], geo: Ge
   return r.rows.map(normSeries);
 }
 
-/** Every series of a group (By-ID), whatever the filters. */
+/** Every series of a group (By-ID), whatever the filters, in published-id order (stable across re-harvests). */
 export async function findGroupSeries(db: SearchExecutor, identifier: string, kinds: string[], geo: Geo | null) {
   const r = await sql<SeriesRow>`select ${SERIES_COLUMNS}, ${distanceSql(geo)} as dist from search_series s
-    where s.identifier = ${identifier} and s.kind = any(${textArray(kinds)}) order by s.id`.execute(db);
+    where s.identifier = ${identifier} and s.kind = any(${textArray(kinds)}) order by s.oa_id collate "C", s.id`.execute(
+    db,
+  );
   return r.rows.map(normSeries);
 }
 

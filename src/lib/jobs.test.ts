@@ -24,6 +24,19 @@ describe('jobs', () => {
     await jobs.stop();
   });
 
+  it('lets many first callers start it together: one start, every job sent', async () => {
+    const jobs = createJobs({ database, log: pino({ level: 'silent' }), pollIntervalSeconds: 1 });
+    jobs.define<{ n: number }>('test.crowd-a', async () => undefined);
+    jobs.define<{ n: number }>('test.crowd-b', async () => undefined);
+    const ids = await Promise.all(
+      Array.from({ length: 40 }, (_, n) => jobs.send(n % 2 ? 'test.crowd-a' : 'test.crowd-b', { n })),
+    );
+    expect(ids.filter((id) => typeof id === 'string')).toHaveLength(40);
+    expect(await jobs.runDue('test.crowd-a')).toBe(20);
+    expect(await jobs.runDue('test.crowd-b')).toBe(20);
+    await jobs.stop();
+  });
+
   it('inserts a job inside the caller’s transaction: rolled back with it, committed with it', async () => {
     const jobs = createJobs({ database, log: pino({ level: 'silent' }), pollIntervalSeconds: 1 });
     const seen: number[] = [];

@@ -38,17 +38,30 @@ export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) 
 
   const created = new Set<string>();
 
-  /** Starts pg-boss once, and creates every queue defined so far that does not exist yet. */
+  let starting: Promise<void> | null = null;
+
+  /**
+   * Starts pg-boss once, and creates every queue defined so far that does not exist yet. Callers
+   * arriving together share one attempt: concurrent starts and queue creations deadlock on
+   * PostgreSQL (seen with 200 simultaneous first checkouts).
+   */
   async function ensureStarted(): Promise<void> {
-    if (!started) {
-      await boss.start();
-      started = true;
-    }
-    for (const [name, { options }] of handlers) {
-      if (created.has(name)) continue;
-      await boss.createQueue(name, { name, ...(options.policy ? { policy: options.policy } : {}) });
-      created.add(name);
-    }
+    while (starting) await starting;
+    if (started && [...handlers.keys()].every((name) => created.has(name))) return;
+    starting = (async () => {
+      if (!started) {
+        await boss.start();
+        started = true;
+      }
+      for (const [name, { options }] of handlers) {
+        if (created.has(name)) continue;
+        await boss.createQueue(name, { name, ...(options.policy ? { policy: options.policy } : {}) });
+        created.add(name);
+      }
+    })().finally(() => {
+      starting = null;
+    });
+    return starting;
   }
 
   return {

@@ -37,7 +37,10 @@ const projectStarted = Date.now();
 const run = await services.projector.runOnce();
 const projectSeconds = (Date.now() - projectStarted) / 1000;
 
-await sql`analyze`.execute(deps.database.db);
+// The steady state autovacuum reaches soon after a bulk load: statistics, and visibility maps so
+// the covering occurrence indexes answer without heap fetches (measured: 123 → 69 ms for a
+// 10 km upcoming-sessions query in London at 100k sessions).
+await sql`vacuum analyze`.execute(deps.database.db);
 const count = async (table: string) =>
   Number(
     (await sql<{ n: string }>`select count(*) as n from ${sql.table(table)}`.execute(deps.database.db)).rows[0]!.n,

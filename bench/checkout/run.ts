@@ -11,7 +11,6 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +23,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { closeDeps, createDeps } from '../../src/deps.js';
 import { createCheckoutService } from '../../src/modules/checkout/index.js';
 import { renderConfirmationEmail } from '../../src/modules/notifications/index.js';
+import { freePort } from '../../test/net.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,14 +48,6 @@ async function cleanup() {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 }
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

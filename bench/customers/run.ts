@@ -11,13 +11,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { freePort } from '../../test/net.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const API_KEY = 'ah_bench_0123456789abcdefghijklmnop';
@@ -168,17 +168,6 @@ async function freshDatabase(name: string): Promise<string> {
 
 // ---------------------------------------------------------------------------------------------
 // Child servers
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Server {
   url: string;

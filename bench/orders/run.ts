@@ -7,7 +7,6 @@
  *   node --import tsx bench/orders/run.ts [--pg-url URL] [--duration S] [--warmup S] [--connections N] [--keep 1]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -17,6 +16,7 @@ import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createBrokersService } from '../../src/modules/brokers/index.js';
+import { freePort } from '../../test/net.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = new Map<string, string>();
@@ -41,14 +41,6 @@ async function admin(statement: string) {
   await client.connect();
   await client.query(statement);
   await client.end();
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from '../../src/lib/clock.js';
 import { buildSandboxApp } from '../../src/sandbox/app.js';
@@ -7,6 +6,7 @@ import { ensureDataset } from '../../src/sandbox/generator/generate.js';
 import { sandboxUrls, type SandboxUrls } from '../../src/sandbox/ids.js';
 import { createTestContext, type TestContext } from '../helpers.js';
 import { openTestSandboxDatabase, sharedVocab } from '../sandbox-helpers.js';
+import { freePort } from '../net.js';
 
 /*
  * The checkout flow tests' world: the bundled sandbox booking system listening on a real port,
@@ -44,14 +44,6 @@ export interface CheckoutWorld {
 
 export const TEST_CLIENT = { 'X-OpenActive-Test-Client-Id': 'activehub' };
 const MEDIA = 'application/vnd.openactive.booking+json; version=1';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 export async function startCheckoutWorld(
   options: { clock?: Clock; credentialsSellerId?: number; sessions?: number } = {},

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.js';
@@ -10,6 +9,7 @@ import { createRng } from '../../src/sandbox/generator/prng.js';
 import { sandboxUrls } from '../../src/sandbox/ids.js';
 import { createTestContext, type TestContext } from '../helpers.js';
 import { openTestSandboxDatabase, sharedVocab } from '../sandbox-helpers.js';
+import { freePort } from '../net.js';
 
 /**
  * The harvester against the bundled sandbox over real HTTP, as against any third party: a full
@@ -20,14 +20,6 @@ let sandboxDb: SandboxDatabase;
 let sandbox: FastifyInstance;
 let t: TestContext;
 let base: string;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 beforeAll(async () => {
   sandboxDb = await openTestSandboxDatabase();

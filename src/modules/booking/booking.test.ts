@@ -21,6 +21,7 @@ import {
   type BookingTarget,
   type QuoteInput,
 } from './index.js';
+import { freePort } from '../../../test/net.js';
 
 /*
  * The Open Booking API client against the bundled sandbox booking system, started on a real
@@ -50,14 +51,6 @@ let single: Opp;
 let slot: Opp;
 let noRefund: Opp;
 let later: Opp;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** deps.http with every request recorded on its way out (the process edge; nothing is faked). */
 function recording(http: HttpClient): HttpClient {

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
 import { startSandbox, type SandboxHandle } from '../../sandbox/main.js';
 import { INDIVIDUAL_FACILITY_USE_SHAPE, validatorFailures } from './search.fixtures.js';
+import { freePort } from '../../../test/net.js';
 
 /*
  * The documented example requests (imin-search-firehose §3–§5), with their parameters pointed
@@ -21,14 +21,6 @@ let sandbox: SandboxHandle;
 let key: string;
 let dataDir: string;
 let providerId: number;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'activehub-search-sandbox-'));

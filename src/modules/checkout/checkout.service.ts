@@ -47,7 +47,7 @@ import {
   type QuoteInput,
   type RenderConfirmationEmail,
 } from './ports.js';
-import { createOrderRecovery, RECOVER_ORDER_JOB } from './recovery.js';
+import { bookedDetails, createOrderRecovery, RECOVER_ORDER_JOB } from './recovery.js';
 
 type BrokerRow = Selectable<BrokersTable>;
 
@@ -828,15 +828,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       return;
     }
     await deps.hooks?.afterBook?.(s.order_uuid);
-    await orders.markBooked(s.order_uuid, {
-      sellerOrderNumber: booked.orderNumber ?? null,
-      sellerResponse: booked.raw,
-      items: booked.items.map((i, position) => ({
-        position,
-        sellerOrderItemId: i.orderItemId,
-        accessCode: i.accessCode ?? null,
-      })),
-    });
+    await orders.markBooked(s.order_uuid, bookedDetails(booked));
     if (paymentId) {
       try {
         await payments.capture(paymentId);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../lib/clock.js';
 import type { OrdersService } from '../orders/index.js';
 import type { Problem } from './checkout.tables.js';
-import { isBookingError, type BookInput, type BookingPort, type PaymentsPort } from './ports.js';
+import { isBookingError, type BookedOrder, type BookInput, type BookingPort, type PaymentsPort } from './ports.js';
 
 /**
  * Durable job: one per pending order, written in the order's own transaction and run a while
@@ -22,6 +22,19 @@ export interface RecoveryDeps {
   /** pending → confirmed + email + session (checkout.service). */
   finish: (orderId: string) => Promise<boolean>;
   failSession: (orderId: string, problem: Problem) => Promise<void>;
+}
+
+/** What the order record keeps of the seller's answer to B (the request and the recovery job alike). */
+export function bookedDetails(booked: BookedOrder) {
+  return {
+    sellerOrderNumber: booked.orderNumber ?? null,
+    sellerResponse: booked.raw,
+    items: booked.items.map((i, position) => ({
+      position,
+      sellerOrderItemId: i.orderItemId,
+      accessCode: i.accessCode ?? null,
+    })),
+  };
 }
 
 export function createOrderRecovery({ orders, booking, payments, clock, log, finish, failSession }: RecoveryDeps) {
@@ -72,15 +85,7 @@ export function createOrderRecovery({ orders, booking, payments, clock, log, fin
         log.warn({ err, orderId }, 'recovery: seller did not answer B; will retry');
         return 'retry';
       }
-      await orders.markBooked(order.id, {
-        sellerOrderNumber: booked.orderNumber ?? null,
-        sellerResponse: booked.raw,
-        items: booked.items.map((i, position) => ({
-          position,
-          sellerOrderItemId: i.orderItemId,
-          accessCode: i.accessCode ?? null,
-        })),
-      });
+      await orders.markBooked(order.id, bookedDetails(booked));
     }
 
     // booked at the seller: take the money and confirm.

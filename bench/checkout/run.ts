@@ -5,7 +5,12 @@
  * share (total − seller wait), and, as the baseline, the same three calls made straight to the
  * seller with the booking client alone (no activehub logic, no database of ours).
  *
- *   npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://…]
+ * On PostgreSQL it also counts the SQL statements each checkout sends, per step (every round
+ * trip on a pool client, BEGIN/COMMIT included; `--show-sql` prints one checkout's), and the CPU
+ * per checkout of this process (activehub and the bench's own driving of it) and of the
+ * PostgreSQL backends serving the bench database: figures that do not move with the machine's load.
+ *
+ *   npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://…] [--show-sql]
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { buildServices } from '../../src/app.js';
@@ -30,11 +36,15 @@ const { values } = parseArgs({
     checkouts: { type: 'string', default: '160' },
     concurrency: { type: 'string', default: '16' },
     'pg-url': { type: 'string' },
+    'show-sql': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://user@host:5432]');
+  console.log(
+    'npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://user@host:5432] [--show-sql]',
+  );
+  console.log('  --show-sql   print the statements of one checkout, step by step (PostgreSQL only)');
   process.exit(0);
 }
 const CHECKOUTS = Number(values.checkouts);
@@ -54,6 +64,14 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+type Step = 'create' | 'choose' | 'details' | 'pay';
+interface Slot {
+  sellerMs: number;
+  step: Step;
+  sql: Record<Step, number>;
+  log: string[] | undefined;
+}
 
 async function runPool<T>(n: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array<T>(n);
@@ -150,6 +168,9 @@ async function main() {
     },
   );
   const database = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir: path.join(tmp, 'ah') });
+  // Closed before the database is dropped even when closeDeps fails part-way (jobs.stop):
+  // idle pool clients killed by the drop would otherwise crash the process.
+  cleanups.push(() => database.close());
   await migrateToLatest(database.db);
   const deps = await createDeps(config, { database, log: pino({ level: 'warn' }) });
   cleanups.push(() => closeDeps(deps));
@@ -162,8 +183,27 @@ async function main() {
   const key = await services.brokers.createKey('bench', { products: ['checkout'] });
   const auth = (await services.brokers.authenticate(key.key))!;
 
-  // Time spent inside the seller calls, attributed to the checkout that made them.
-  const current = new AsyncLocalStorage<{ sellerMs: number }>();
+  // Time spent inside the seller calls, and the SQL statements sent, attributed to the checkout
+  // (and its step) that made them.
+  const current = new AsyncLocalStorage<Slot>();
+  let unattributed = 0;
+  if (databaseUrl) {
+    // Every statement goes through pg.Client#query on a pool client (Kysely, pg-boss, BEGIN/COMMIT).
+    const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+    const query = proto.query;
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const slot = current.getStore();
+      if (slot) {
+        slot.sql[slot.step] += 1;
+        if (slot.log) {
+          const q = args[0];
+          const text = typeof q === 'string' ? q : ((q as { text?: string }).text ?? '');
+          slot.log.push(`${slot.step.padEnd(8)} ${text.replace(/\s+/g, ' ').slice(0, 160)}`);
+        }
+      } else unattributed += 1;
+      return query.apply(this, args);
+    };
+  }
   const timed =
     <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
@@ -207,9 +247,9 @@ async function main() {
     offerOf.set(id, String(o.offers[0]!['@id'] ?? o.offers[0]!.id));
   }
 
-  async function oneCheckout(i: number) {
+  async function oneCheckout(i: number, log?: string[]) {
     const opportunity = activehubPool[Math.floor(i / PLACES)]!;
-    const slot = { sellerMs: 0 };
+    const slot: Slot = { sellerMs: 0, step: 'create', sql: { create: 0, choose: 0, details: 0, pay: 0 }, log };
     const t0 = performance.now();
     await current.run(slot, async () => {
       const created = await checkout.createSession(
@@ -223,24 +263,61 @@ async function main() {
         'authenticated',
       );
       const id = String(created.location.split('/').pop());
+      slot.step = 'choose';
       await checkout.choose('bench', id, {
         opportunityId: opportunity,
         offerId: offerOf.get(opportunity)!,
         quantity: 1,
       });
+      slot.step = 'details';
       await checkout.submitDetails('bench', id, { givenName: '', familyName: '', email: '' });
+      slot.step = 'pay';
       const view = await checkout.pay('bench', id, { card: CARD });
       if (view.step !== 'confirmed') throw new Error(`checkout ${i}: ${view.step} ${JSON.stringify(view.problem)}`);
     });
     const total = performance.now() - t0;
-    return { total, seller: slot.sellerMs, own: total - slot.sellerMs };
+    return { total, seller: slot.sellerMs, own: total - slot.sellerMs, sql: slot.sql };
   }
 
   // Warm-up: one round of `concurrency` checkouts, not measured (JIT, pools, prepared plans).
   await runPool(CONCURRENCY, CONCURRENCY, (i) => oneCheckout(CHECKOUTS + i));
+  let shown: string[] | undefined;
+  if (values['show-sql'] && databaseUrl) {
+    // One more checkout on its own, its statements listed (a spare place of the last opportunity).
+    shown = [];
+    await oneCheckout(CHECKOUTS + CONCURRENCY, shown);
+  }
+
+  // CPU of the PostgreSQL backends serving the bench database (when the server runs on this
+  // machine), sampled since pool connections come and go.
+  const backendTicks = new Map<number, number>();
+  const sampleBackends = async () => {
+    if (!databaseUrl) return;
+    const r = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(
+      database.db,
+    );
+    for (const { pid } of r.rows) {
+      try {
+        const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        backendTicks.set(pid, Number(f[11]) + Number(f[12]));
+      } catch {
+        // not on this machine, or gone
+      }
+    }
+  };
+  await sampleBackends();
+  const ticksBefore = new Map(backendTicks);
+  const sampler = setInterval(() => void sampleBackends().catch(() => undefined), 500);
+  const cpu0 = process.cpuUsage();
   const started = performance.now();
-  const results = await runPool(CHECKOUTS, CONCURRENCY, oneCheckout);
+  const results = await runPool(CHECKOUTS, CONCURRENCY, (i) => oneCheckout(i));
   const wall = performance.now() - started;
+  const cpu = process.cpuUsage(cpu0);
+  clearInterval(sampler);
+  await sampleBackends();
+  const hz = 100; // USER_HZ: /proc/<pid>/stat counts in 1/100 s on Linux
+  let backendMs = 0;
+  for (const [pid, t] of backendTicks) backendMs += ((t - (ticksBefore.get(pid) ?? 0)) * 1000) / hz;
 
   // Baseline: the seller alone — the same C1, C2, B straight from the booking client.
   const target = await services.booking.targetFor(publisher.id, `${base}/api/identifiers/sellers/1`);
@@ -276,6 +353,20 @@ async function main() {
   console.log(`  waiting on the seller    ${col(results.map((r) => r.seller))}`);
   console.log(`  activehub's own share    ${col(results.map((r) => r.own))}   target p95 < 50 ms`);
   console.log(`  seller alone (baseline)  ${col(sellerOnly)}   C1+C2+B straight from the booking client`);
+  const ownCpu = (cpu.user + cpu.system) / 1000 / CHECKOUTS;
+  console.log(`  CPU per checkout: this process ${ms(ownCpu)} (activehub + the bench's own calls into it)`);
+  if (databaseUrl) {
+    console.log(
+      `                    PostgreSQL backends ${backendMs > 0 ? ms(backendMs / CHECKOUTS) : 'n/a (server not on this machine)'}`,
+    );
+    const steps = ['create', 'choose', 'details', 'pay'] as const;
+    const mean = (k: (typeof steps)[number]) => results.reduce((a, r) => a + r.sql[k], 0) / CHECKOUTS;
+    const total = steps.reduce((a, k) => a + mean(k), 0);
+    console.log(
+      `  SQL statements per checkout: ${total.toFixed(1)} (${steps.map((k) => `${k} ${mean(k).toFixed(1)}`).join(', ')}); ${unattributed} outside any checkout`,
+    );
+    if (shown) console.log(`\n  one checkout's statements:\n${shown.map((l) => `    ${l}`).join('\n')}\n`);
+  }
   console.log(
     `  load average: ${os
       .loadavg()

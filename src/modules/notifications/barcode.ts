@@ -38,7 +38,9 @@ function matrixPng(size: number, dark: (row: number, col: number) => boolean, sc
   return Buffer.concat([
     PNG_SIGNATURE,
     chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw, { level: 9 })),
+    // zlib's default level: level 9 took ~10× longer on these runs of identical bytes (2.4 ms
+    // against 0.2 ms per code, on the request path of every checkout) for a 10% smaller file.
+    chunk('IDAT', deflateSync(raw, { level: 6 })),
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }

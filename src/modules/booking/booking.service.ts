@@ -124,14 +124,14 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
     ...client,
 
     async targetFor(publisherId, sellerId) {
-      const p = await publisher(publisherId);
-      if (!p?.booking_endpoint_url) {
+      const p = await repo.findTarget(db, publisherId, sellerId);
+      if (!p?.bookingEndpointUrl) {
         throw new BookingError(problemFor('not_bookable'), {
           retryable: false,
           detail: p ? `publisher ${publisherId} has no Open Booking API endpoint` : `no publisher ${publisherId}`,
         });
       }
-      const credentials = await repo.findCredentials(db, publisherId, sellerId);
+      const credentials = p.headers ? { headers: p.headers } : undefined;
       if (!credentials) {
         throw new BookingError(problemFor('invalid_credentials'), {
           retryable: false,
@@ -140,7 +140,7 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
       }
       return {
         publisherId,
-        endpointUrl: p.booking_endpoint_url.replace(/\/+$/, ''),
+        endpointUrl: p.bookingEndpointUrl.replace(/\/+$/, ''),
         sellerId,
         headers: { ...credentials.headers },
       };

@@ -3,13 +3,24 @@ import type { PaymentRefundsTable, PaymentsExecutor, PaymentsTable, PaymentStatu
 
 type Operation = NonNullable<PaymentsTable['operation']>;
 
-/** Inserts the payment unless one with its id exists (then returns undefined). */
-export function insertPaymentIfAbsent(db: PaymentsExecutor, payment: Insertable<PaymentsTable>) {
+/**
+ * The payment with this id, inserted first if there is none: one statement. The select runs on
+ * the statement's snapshot, which does not hold the row the insert adds, so exactly one of the
+ * two branches answers — except when another transaction inserted the id meanwhile and has not
+ * committed yet at the snapshot: then nothing (the caller reads again).
+ */
+export function insertOrFindPayment(db: PaymentsExecutor, payment: Insertable<PaymentsTable>) {
   return db
-    .insertInto('payments')
-    .values(payment)
-    .onConflict((oc) => oc.column('id').doNothing())
-    .returningAll()
+    .with('inserted', (qb) =>
+      qb
+        .insertInto('payments')
+        .values(payment)
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returningAll(),
+    )
+    .selectFrom('inserted')
+    .selectAll()
+    .unionAll((eb) => eb.selectFrom('payments').selectAll().where('id', '=', payment.id))
     .executeTakeFirst();
 }
 

@@ -206,7 +206,7 @@ export function createPaymentsService(deps: {
     const p = checkInput(input);
     const now = deps.clock.now();
     const row =
-      (await repo.insertPaymentIfAbsent(db, {
+      (await repo.insertOrFindPayment(db, {
         id: p.paymentId,
         broker_id: p.brokerId,
         mode: p.mode,
@@ -248,14 +248,19 @@ export function createPaymentsService(deps: {
    * from these statuses, or fail (it throws).
    */
   async function exclusively<T>(
-    paymentId: string,
+    payment: string | PaymentRow,
     operation: 'authorize' | 'capture' | 'void',
     from: PaymentStatus[],
     decide: (row: PaymentRow) => { done: T } | 'claim',
     run: (row: PaymentRow, provider: PaymentProvider) => Promise<Updateable<PaymentsTable> & { status: PaymentStatus }>,
   ): Promise<T> {
     const waitUntil = Date.now() + WAIT_FOR_OTHER_MS;
-    for (let row = await existing(paymentId); ; row = await existing(paymentId)) {
+    const paymentId = typeof payment === 'string' ? payment : payment.id;
+    // The row as last read or written (a row the caller just read or wrote is not read again).
+    let known: PaymentRow | undefined = typeof payment === 'string' ? undefined : payment;
+    for (;;) {
+      const row = known ?? (await existing(paymentId));
+      known = undefined;
       const decision = decide(row);
       if (decision !== 'claim') return decision.done;
       const now = deps.clock.now();
@@ -276,8 +281,8 @@ export function createPaymentsService(deps: {
           await repo.releaseOperation(db, row.id, claim);
           throw err;
         }
-        await repo.finishOperation(db, row.id, claim, { ...changes, updated_at: deps.clock.now() });
-        // Whether our write landed or a takeover's did, the row now holds the outcome.
+        // Our write landed: the row it returns holds the outcome. Else a takeover's did: read it.
+        known = await repo.finishOperation(db, row.id, claim, { ...changes, updated_at: deps.clock.now() });
         continue;
       }
       if (Date.now() > waitUntil) {
@@ -310,7 +315,7 @@ export function createPaymentsService(deps: {
         throw badRequest('providerReference', 'must be a provider reference string');
       }
       return exclusively(
-        row.id,
+        row,
         'authorize',
         ['prepared'],
         (current) => {

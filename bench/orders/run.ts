@@ -5,8 +5,11 @@
  * runs the same SQL statements alone through a pg pool of 32 for comparison; prints p50/p95.
  *
  *   node --import tsx bench/orders/run.ts [--pg-url URL] [--duration S] [--warmup S] [--connections N] [--keep 1]
+ *     [--cpu-prof DIR]   (V8 CPU profile of the server, written when it exits)
+ *     [--only TEXT]      (only the scenarios whose name contains TEXT)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -17,6 +20,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createBrokersService } from '../../src/modules/brokers/index.js';
 import { freePort } from '../../test/net.js';
+import { cpuMs, postgresBackendsCpuMs } from '../lib/proc.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = new Map<string, string>();
@@ -26,13 +30,32 @@ const PG_URL = args.get('pg-url') ?? 'postgres://postgres@127.0.0.1:5432';
 const DURATION = Number(args.get('duration') ?? 10);
 const WARMUP = Number(args.get('warmup') ?? 3);
 const CONNECTIONS = Number(args.get('connections') ?? 32);
+const CPU_PROF = args.get('cpu-prof');
+const ONLY = args.get('only');
 const DB_NAME = 'activehub_bench_orders';
 const CUSTOMER = 'bench-louis';
 const TOTAL_ORDERS = 100_000;
 
 const children: ChildProcess[] = [];
 async function cleanup() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  await Promise.all(
+    children
+      .filter((c) => c.exitCode === null)
+      .map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              c.kill('SIGKILL');
+              resolve();
+            }, 10_000);
+            c.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            c.kill('SIGTERM');
+          }),
+      ),
+  );
 }
 process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
@@ -100,13 +123,15 @@ async function seed(dbUrl: string): Promise<{ key: string; orderIds: string[] }>
   const ids = await database.db
     .selectFrom('orders' as never)
     .select(sql<string>`id`.as('id'))
-    .where(sql`customer->>'identifier'`, '=', CUSTOMER)
+    .where(sql`customer_identifier`, '=', CUSTOMER)
     .limit(500)
     .execute();
   process.stdout.write(`seeded ${TOTAL_ORDERS} orders in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   await database.close();
   return { key, orderIds: ids.map((r) => r.id) };
 }
+
+let serverPid: number | undefined;
 
 async function startServer(dbUrl: string): Promise<string> {
   const port = await freePort();
@@ -124,12 +149,14 @@ async function startServer(dbUrl: string): Promise<string> {
     RATE_LIMIT_MAX: '10000000',
     AUTH_CACHE_TTL_MS: '60000',
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const profiling = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF)}`] : [];
+  const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'src/main.ts'], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
+  serverPid = child.pid;
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
   child.stderr.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)));
@@ -174,12 +201,19 @@ async function driveApi(url: string, key: string, scenario: Scenario, seconds: n
       },
     ],
   });
-  instance.on('response', (_c: unknown, status: number, _b: number, time: number) => {
+  let bytes = 0;
+  instance.on('response', (_c: unknown, status: number, resBytes: number, time: number) => {
+    bytes += resBytes;
     if (status === 200) times.push(time);
     else bad += 1;
   });
   const result = await instance;
-  return { times: times.sort((a, b) => a - b), rps: times.length / result.duration, bad: bad + result.errors };
+  return {
+    times: times.sort((a, b) => a - b),
+    rps: times.length / result.duration,
+    bad: bad + result.errors,
+    kb: bytes / 1024 / Math.max(1, times.length + bad),
+  };
 }
 
 async function driveSql(pool: pg.Pool, scenario: Scenario, seconds: number) {
@@ -196,7 +230,7 @@ async function driveSql(pool: pg.Pool, scenario: Scenario, seconds: number) {
       }
     }),
   );
-  return { times: times.sort((a, b) => a - b), rps: times.length / seconds, bad: 0 };
+  return { times: times.sort((a, b) => a - b), rps: times.length / seconds, bad: 0, kb: undefined };
 }
 
 async function main() {
@@ -208,16 +242,29 @@ async function main() {
     const pool = new pg.Pool({ connectionString: dbUrl, max: CONNECTIONS });
     const { rows } = await pool.query<{ broker_id: number }>('select broker_id from orders limit 1');
     const brokerId = rows[0]!.broker_id;
+    const pageIds = orderIds.slice(0, 10);
+    // What rendering a page of orders reads besides the orders: their items, refunds and receipts.
+    const pageSql: [string, unknown[]][] = [
+      [`select * from order_items where order_id = any($1) order by order_id, position`, [pageIds]],
+      [`select * from order_refunds where order_id = any($1) order by created_at, id`, [pageIds]],
+      [
+        `select id, order_id, sequence, reason, created_at from order_receipts where order_id = any($1)
+         order by order_id, sequence desc`,
+        [pageIds],
+      ],
+    ];
     const historySql = (page: number): [string, unknown[]][] => [
       [
-        `select count(*) from orders where broker_id = $1 and customer->>'identifier' = $2 and status in ('confirmed','cancelled')`,
+        `select visible_orders from customer_order_counts where broker_id = $1 and customer_identifier = $2`,
         [brokerId, CUSTOMER],
       ],
       [
-        `select * from orders where broker_id = $1 and customer->>'identifier' = $2 and status in ('confirmed','cancelled')
-         order by created_at desc, id desc limit 10 offset $3`,
+        `select o.* from (select id, created_at from orders where broker_id = $1 and customer_identifier = $2
+           and status in ('confirmed','cancelled') order by created_at desc, id desc limit 10 offset $3) page
+         join orders o on o.id = page.id order by page.created_at desc, page.id desc`,
         [brokerId, CUSTOMER, (page - 1) * 10],
       ],
+      ...pageSql,
     ];
     const scenarios: Scenario[] = [
       {
@@ -244,6 +291,7 @@ async function main() {
              and status = 'https://openactive.io/OrderItemConfirmed' and start_date > now() order by start_date, id limit 10`,
             [brokerId, CUSTOMER],
           ],
+          [`select * from orders where id = any($1)`, [pageIds]],
         ],
       },
       {
@@ -254,31 +302,54 @@ async function main() {
             `select * from orders where id = $1 and broker_id = $2 and status in ('confirmed','cancelled')`,
             [orderIds[i % orderIds.length], brokerId],
           ],
-          [`select * from order_items where order_id = $1 order by position`, [orderIds[i % orderIds.length]]],
+          [
+            `select * from order_items where order_id = any($1) order by order_id, position`,
+            [[orderIds[i % orderIds.length]]],
+          ],
+          [
+            `select * from order_refunds where order_id = any($1) order by created_at, id`,
+            [[orderIds[i % orderIds.length]]],
+          ],
+          [
+            `select id, order_id, sequence, reason, created_at from order_receipts where order_id = any($1)
+             order by order_id, sequence desc`,
+            [[orderIds[i % orderIds.length]]],
+          ],
         ],
       },
     ];
+    if (ONLY) scenarios.splice(0, scenarios.length, ...scenarios.filter((s) => s.name.includes(ONLY)));
     const url = await startServer(dbUrl);
     // Warm up; the first read of each order also issues its first receipt.
     for (const s of scenarios) await driveApi(url, key, s, WARMUP);
     const lines = [
-      `${'scenario'.padEnd(20)} ${'target'.padEnd(10)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  errors`,
+      `${'scenario'.padEnd(20)} ${'target'.padEnd(10)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'node ms/req'.padStart(12)} ${'pg ms/req'.padStart(10)} ${'KB/resp'.padStart(8)}  errors`,
     ];
+    const perRequest = (ms: number | undefined, n: number) => (ms === undefined || n === 0 ? '-' : (ms / n).toFixed(2));
     for (const s of scenarios) {
       for (const [target, run] of [
         ['activehub', () => driveApi(url, key, s, DURATION)],
         ['SQL alone', () => driveSql(pool, s, DURATION)],
       ] as const) {
+        const node0 = target === 'activehub' ? cpuMs(serverPid) : undefined;
+        const pg0 = postgresBackendsCpuMs(DB_NAME);
         const r = await run();
+        const node1 = target === 'activehub' ? cpuMs(serverPid) : undefined;
+        const pg1 = postgresBackendsCpuMs(DB_NAME);
+        const nodeMs = node0 !== undefined && node1 !== undefined ? node1 - node0 : undefined;
+        const pgMs = pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : undefined;
         lines.push(
-          `${s.name.padEnd(20)} ${target.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} ${percentile(r.times, 50).toFixed(2).padStart(8)} ${percentile(r.times, 95).toFixed(2).padStart(8)} ${percentile(r.times, 99).toFixed(2).padStart(8)}  ${r.bad}`,
+          `${s.name.padEnd(20)} ${target.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} ${percentile(r.times, 50).toFixed(2).padStart(8)} ${percentile(r.times, 95).toFixed(2).padStart(8)} ${percentile(r.times, 99).toFixed(2).padStart(8)} ${perRequest(nodeMs, r.times.length).padStart(12)} ${perRequest(pgMs, r.times.length).padStart(10)} ${(r.kb === undefined ? '-' : r.kb.toFixed(1)).padStart(8)}  ${r.bad}`,
         );
         process.stdout.write(`${lines.at(-1)}\n`);
       }
     }
     await pool.end();
     process.stdout.write(
-      `\n${CONNECTIONS} connections, ${DURATION} s each, PostgreSQL ${PG_URL}\n${lines.join('\n')}\n`,
+      `\n${CONNECTIONS} connections, ${DURATION} s each, PostgreSQL ${PG_URL}; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}\n` + `${lines.join('\n')}\nTarget (issue 7): activehub p95 < 20 ms.\n`,
     );
   } finally {
     await cleanup();

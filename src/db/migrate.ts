@@ -8,6 +8,8 @@ import * as m005 from './migrations/2026-11-27-005-payments.js';
 import * as m006 from './migrations/2026-11-27-006-notifications.js';
 import * as m007 from './migrations/2026-11-27-007-booking.js';
 import * as m008 from './migrations/2026-11-27-008-orders-checkout.js';
+import * as m009 from './migrations/2026-11-27-009-orders-read-paths.js';
+import * as m010 from './migrations/2026-11-27-010-search-open-occurrences.js';
 
 /** Migrations in order. Listed by hand so the set is fixed at build time and needs no file scan. */
 const migrations: Record<string, Migration> = {
@@ -19,6 +21,8 @@ const migrations: Record<string, Migration> = {
   '2026-11-27-006-notifications': m006,
   '2026-11-27-007-booking': m007,
   '2026-11-27-008-orders-checkout': m008,
+  '2026-11-27-009-orders-read-paths': m009,
+  '2026-11-27-010-search-open-occurrences': m010,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

@@ -117,4 +117,37 @@ describe('readCancellationBody', () => {
     expect(code({ '@type': 'OrderQuote', orderedItem: [{ id: 'a', orderItemStatus: cancelled }] })).toBe('BAD_REQUEST');
     expect(code('x')).toBe('BAD_REQUEST');
   });
+
+  it('agrees with the calendar deadline near and far from it, in zones with unusual clock changes', () => {
+    // The answer is decided without calendar arithmetic when now is far from the deadline; it
+    // must be the same as comparing with the exact deadline everywhere.
+    let seed = 7;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+    const zones = ['Europe/London', 'Pacific/Apia', 'Australia/Lord_Howe', 'America/New_York', 'Asia/Kathmandu'];
+    const durations = ['P1D', 'P2W', 'PT12H', 'P3DT4H30M', 'P1M', 'PT0S'];
+    let near = 0;
+    for (let n = 0; n < 4_000; n += 1) {
+      const zone = zones[n % zones.length]!;
+      const latest = durations[Math.floor(random() * durations.length)]!;
+      // Starts through 2011 (Samoa skipped 30 December) and 2026.
+      const start = new Date(Date.UTC(n % 2 ? 2011 : 2026, 0, 1) + random() * 365 * 86_400_000);
+      const deadline = cancellationDeadline(start, latest, zone)!;
+      const spread = n % 4 === 0 ? 3 * 3_600_000 : 40 * 86_400_000;
+      const now = new Date(deadline.getTime() + (random() * 2 - 1) * spread);
+      if (Math.abs(now.getTime() - deadline.getTime()) < 48 * 3_600_000) near += 1;
+      const expected = now.getTime() < start.getTime() && now.getTime() <= deadline.getTime();
+      const got = isPresentlyCancellable(
+        {
+          status: CONFIRMED,
+          startDate: start,
+          offer: offer({ latestCancellationBeforeStartDate: latest }),
+          testMode: false,
+          timeZone: zone,
+        },
+        now,
+      );
+      expect(got, `${latest} before ${start.toISOString()} in ${zone}, now ${now.toISOString()}`).toBe(expected);
+    }
+    expect(near).toBeGreaterThan(500);
+  });
 });

@@ -36,7 +36,7 @@ export function cancellationDeadline(
 ): Date | undefined {
   if (latest === undefined || latest === null) return start;
   if (typeof latest !== 'string') return undefined;
-  const duration = Duration.fromISO(latest);
+  const duration = parseDuration(latest);
   if (!duration.isValid) return undefined;
   const { years, months, weeks, days, hours, minutes, seconds, milliseconds } = duration.toObject();
   const local = DateTime.fromJSDate(start, { zone: timeZone });
@@ -51,6 +51,43 @@ export function cancellationDeadline(
   return exact.toJSDate();
 }
 
+/**
+ * A bound on how far the calendar deadline can be from the same duration counted in elapsed
+ * time: a zone's offset differs between two instants by a few hours at most (a day, when a zone
+ * has skipped a date), so 48 hours is safe for any zone.
+ */
+const CALENDAR_SLACK_MS = 48 * 3_600_000;
+const parsedDurations = new Map<string, Duration>();
+
+function parseDuration(text: string): Duration {
+  let duration = parsedDurations.get(text);
+  if (!duration) {
+    duration = Duration.fromISO(text);
+    if (parsedDurations.size >= 1_000) parsedDurations.clear();
+    parsedDurations.set(text, duration);
+  }
+  return duration;
+}
+
+/**
+ * Is `now` at or before the cancellation deadline? The calendar arithmetic (time zones) is only
+ * done when `now` is near the deadline; otherwise the duration in elapsed time decides.
+ */
+function beforeDeadline(start: Date, latest: unknown, timeZone: string, now: Date): boolean {
+  if (typeof latest === 'string') {
+    const duration = parseDuration(latest);
+    if (!duration.isValid) return false;
+    const { years, months } = duration.toObject();
+    if (!years && !months) {
+      const approx = start.getTime() - duration.as('milliseconds');
+      if (now.getTime() < approx - CALENDAR_SLACK_MS) return true;
+      if (now.getTime() > approx + CALENDAR_SLACK_MS) return false;
+    }
+  }
+  const deadline = cancellationDeadline(start, latest, timeZone);
+  return deadline !== undefined && now.getTime() <= deadline.getTime();
+}
+
 /** `imin:isPresentlyCancellable`: may the customer cancel this item at `now` (openactive.md §1.11)? */
 export function isPresentlyCancellable(input: CancellableInput, now: Date): boolean {
   if (input.status !== ORDER_ITEM_CONFIRMED) return false;
@@ -59,13 +96,7 @@ export function isPresentlyCancellable(input: CancellableInput, now: Date): bool
   if (Number.isNaN(start.getTime()) || now.getTime() >= start.getTime()) return false;
   const refundable = input.offer.allowCustomerCancellationFullRefund;
   if (refundable !== true && !(input.testMode && refundable === undefined)) return false;
-  const deadline = cancellationDeadline(
-    start,
-    input.offer.latestCancellationBeforeStartDate,
-    input.timeZone ?? DEFAULT_TIME_ZONE,
-  );
-  if (!deadline) return false;
-  return now.getTime() <= deadline.getTime();
+  return beforeDeadline(start, input.offer.latestCancellationBeforeStartDate, input.timeZone ?? DEFAULT_TIME_ZONE, now);
 }
 
 /** The OrderItem identifiers an Order Cancellation body names, after its shape checks. */

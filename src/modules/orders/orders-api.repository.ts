@@ -1,4 +1,4 @@
-import { sql, type Insertable, type Updateable } from 'kysely';
+import type { Insertable, Updateable } from 'kysely';
 import type {
   OrderReceiptsTable,
   OrderRefundsTable,
@@ -18,18 +18,22 @@ type ItemUpdate = Updateable<OrdersApiTables['order_items']>;
 export const VISIBLE_STATUSES = ['confirmed', 'cancelled'] as const;
 export const ITEM_CONFIRMED = 'https://openactive.io/OrderItemConfirmed';
 
+/** How many orders a customer's history holds (a count the database keeps: migration 009). */
 export async function countCustomerOrders(db: OrdersApiExecutor, brokerId: number, identifier: string) {
   const row = await db
-    .selectFrom('orders')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .selectFrom('customer_order_counts')
+    .select('visible_orders')
     .where('broker_id', '=', brokerId)
-    .where(sql<string>`customer->>'identifier'`, '=', identifier)
-    .where('status', 'in', VISIBLE_STATUSES)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+    .where('customer_identifier', '=', identifier)
+    .executeTakeFirst();
+  return row?.visible_orders ?? 0;
 }
 
-/** One page of a customer's order history, newest first (§3.1). */
+/**
+ * One page of a customer's order history, newest first (§3.1). The page's ids are found in the
+ * history index alone (skipping `offset` entries there, not `offset` order rows), then only the
+ * page's orders are read.
+ */
 export function findCustomerOrders(
   db: OrdersApiExecutor,
   brokerId: number,
@@ -37,16 +41,22 @@ export function findCustomerOrders(
   limit: number,
   offset: number,
 ) {
-  return db
+  const page = db
     .selectFrom('orders')
-    .selectAll()
+    .select(['id', 'created_at'])
     .where('broker_id', '=', brokerId)
-    .where(sql<string>`customer->>'identifier'`, '=', identifier)
+    .where('customer_identifier', '=', identifier)
     .where('status', 'in', VISIBLE_STATUSES)
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(limit)
-    .offset(offset)
+    .offset(offset);
+  return db
+    .selectFrom(page.as('page'))
+    .innerJoin('orders', 'orders.id', 'page.id')
+    .selectAll('orders')
+    .orderBy('page.created_at', 'desc')
+    .orderBy('page.id', 'desc')
     .execute();
 }
 

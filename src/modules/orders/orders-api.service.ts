@@ -29,6 +29,8 @@ import {
 } from './orders.render.js';
 import { renderReceiptPdf } from './receipts.js';
 
+type ReceiptListRow = Awaited<ReturnType<typeof repo.findReceiptsOfOrders>>[number];
+
 /*
  * The Orders API (imin-booking §3): order history, order by id, upcoming order items, customer
  * cancellation, receipts; and what the sellers' Orders feeds tell us (openactive.md §1.11–1.12):
@@ -115,11 +117,7 @@ export function createOrdersApi(deps: OrdersApiDeps) {
   }
 
   /** The first receipt of each completed order, issued when first needed (as booked). */
-  async function ensureFirstReceipts(orders: OrderRow[], items: ItemRow[]) {
-    const have = await repo.findReceiptsOfOrders(
-      db,
-      orders.map((o) => o.id),
-    );
+  async function ensureFirstReceipts(orders: OrderRow[], items: ItemRow[], have: ReceiptListRow[]) {
     const missing = orders.filter((o) => !have.some((r) => r.order_id === o.id));
     for (const order of missing) {
       await repo.insertReceipt(db, {
@@ -149,8 +147,13 @@ export function createOrdersApi(deps: OrdersApiDeps) {
 
   async function renderOrders(orders: OrderRow[]) {
     const ids = orders.map((o) => o.id);
-    const [items, refunds] = await Promise.all([repo.findItemsOfOrders(db, ids), repo.findRefundsOfOrders(db, ids)]);
-    const receipts = await ensureFirstReceipts(orders, items);
+    if (ids.length === 0) return [];
+    const [items, refunds, have] = await Promise.all([
+      repo.findItemsOfOrders(db, ids),
+      repo.findRefundsOfOrders(db, ids),
+      repo.findReceiptsOfOrders(db, ids),
+    ]);
+    const receipts = await ensureFirstReceipts(orders, items, have);
     const now = clock.now();
     return orders.map((order) =>
       renderOrder(
@@ -542,7 +545,7 @@ export function createOrdersApi(deps: OrdersApiDeps) {
         db,
         rows.map((r) => r.id),
       );
-      await ensureFirstReceipts(orders, items);
+      await ensureFirstReceipts(orders, items, []);
       return rows.length;
     },
   };

@@ -1,7 +1,9 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../../../test/http-assertions.js';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
 import { fixedClock } from '../../lib/clock.js';
+import { ordersApiDb } from './orders-api.tables.js';
 import { CANCELLABLE_OFFER, seedOrder } from './orders.fixtures.js';
 
 /*
@@ -106,6 +108,53 @@ describe('order history (GET /api/v2/orders)', () => {
       previous: `${base}3`,
     });
     expect(b9.view.next).toBeUndefined();
+  });
+
+  it('keeps totalItems equal to a fresh count through confirmation, cancellation, failure and deletion', async () => {
+    const { key, brokerId } = await t.newBroker();
+    const db = ordersApiDb(t.deps.database.db);
+    const total = async (identifier: string) => {
+      const res = await t.request({ method: 'GET', url: `/api/v2/orders?customerIdentifier=${identifier}`, key });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json<Json>()['imin:totalItems'] as number;
+    };
+    const fresh = async (identifier: string) => {
+      const row = await db
+        .selectFrom('orders')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('broker_id', '=', brokerId)
+        .where(sql<string>`customer->>'identifier'`, '=', identifier)
+        .where('status', 'in', ['confirmed', 'cancelled'])
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    };
+    const start = new Date(NOW.getTime() + 5 * DAY);
+    const a = await seedOrder(t, { brokerId, identifier: 'count-a', items: [{ startDate: start }] });
+    const b = await seedOrder(t, { brokerId, identifier: 'count-a', items: [{ startDate: start }] });
+    const pending = await seedOrder(t, {
+      brokerId,
+      identifier: 'count-a',
+      items: [{ startDate: start }],
+      confirm: false,
+    });
+    await seedOrder(t, { brokerId, identifier: 'count-b', items: [{ startDate: start }] });
+    expect([await total('count-a'), await fresh('count-a')]).toEqual([2, 2]);
+    // Cancelled orders stay in the history; a pending order that fails never enters it.
+    await db.updateTable('orders').set({ status: 'cancelled' }).where('id', '=', a.id).execute();
+    await db.updateTable('orders').set({ status: 'failed' }).where('id', '=', pending.id).execute();
+    expect([await total('count-a'), await fresh('count-a')]).toEqual([2, 2]);
+    // The snapshot names someone else (as erasure rewrites it): the order moves with it.
+    await db
+      .updateTable('orders')
+      .set({
+        customer: JSON.stringify({ givenName: 'B', familyName: 'B', email: 'b@example.org', identifier: 'count-b' }),
+      })
+      .where('id', '=', b.id)
+      .execute();
+    expect([await total('count-a'), await total('count-b')]).toEqual([await fresh('count-a'), await fresh('count-b')]);
+    expect(await total('count-b')).toBe(2);
+    await db.deleteFrom('orders').where('id', '=', b.id).execute();
+    expect([await total('count-a'), await total('count-b')]).toEqual([1, 1]);
   });
 
   it('answers an empty first page for a customer without orders, and leaves out unfinished orders', async () => {

@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+
+/*
+ * CPU time read from /proc (Linux only; undefined elsewhere). CPU per request is the steadiest
+ * figure on a shared machine: requests/s and latency move with everything else running, the
+ * CPU a request costs does not.
+ */
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** User + system CPU (ms) the process has used so far. */
+export function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU (ms) used so far by the PostgreSQL backends connected to `database` on this machine (their
+ * process title names the database). Backends that exit between two readings drop out of the
+ * sum, so read it around phases that keep their connections open.
+ */
+export function postgresBackendsCpuMs(database: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  let total = 0;
+  let found = false;
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let title: string;
+    try {
+      title = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!title.startsWith('postgres: ') || !title.split(' ').includes(database)) continue;
+    const ms = cpuMs(Number(entry));
+    if (ms === undefined) continue;
+    total += ms;
+    found = true;
+  }
+  return found ? total : undefined;
+}

@@ -1,4 +1,4 @@
-import type { Insertable, Updateable } from 'kysely';
+import { sql, type Insertable, type Updateable } from 'kysely';
 import type { OrderItemsTable, OrdersExecutor, OrdersTable, OrderStage } from './orders.tables.js';
 
 export function insertOrder(db: OrdersExecutor, order: Insertable<OrdersTable>) {
@@ -39,8 +39,88 @@ export function updatePending(
     .executeTakeFirst();
 }
 
-export function updateItem(db: OrdersExecutor, id: string, changes: Updateable<OrderItemsTable>) {
-  return db.updateTable('order_items').set(changes).where('id', '=', id).execute();
+const UNSETTLED: OrderStage[] = ['created', 'authorized', 'booking', 'booked'];
+
+/**
+ * A pending order settled (confirmed or failed) and all its items changed with it, in one
+ * statement; false, and nothing written, when the order was no longer pending.
+ */
+export async function settlePending(
+  db: OrdersExecutor,
+  id: string,
+  changes: Updateable<OrdersTable>,
+  itemChanges: Updateable<OrderItemsTable>,
+): Promise<boolean> {
+  const row = await db
+    .with('settled', (qb) =>
+      qb
+        .updateTable('orders')
+        .set(changes)
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .where('stage', 'in', UNSETTLED)
+        .returning('id'),
+    )
+    .with('items', (qb) =>
+      qb
+        .updateTable('order_items')
+        .set(itemChanges)
+        .where('order_id', 'in', (eb) => eb.selectFrom('settled').select('settled.id'))
+        .returning('order_items.id'),
+    )
+    .selectFrom('settled')
+    .select('settled.id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * The seller's answer to B in one statement: the pending order moves to `booked` and its items
+ * at the positions given get the seller's ids and access codes (positions the order lacks are
+ * skipped). False, and nothing written, when the order was no longer pending.
+ */
+export async function markBooked(
+  db: OrdersExecutor,
+  id: string,
+  changes: Updateable<OrdersTable>,
+  items: { position: number; seller_order_item_id: string | null; access_code: string | null }[],
+): Promise<boolean> {
+  const now = changes.updated_at;
+  const row = await db
+    .with('booked', (qb) =>
+      qb
+        .updateTable('orders')
+        .set(changes)
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .where('stage', 'in', UNSETTLED)
+        .returning('id'),
+    )
+    .with('items', (qb) =>
+      qb
+        .updateTable('order_items')
+        .from(
+          sql<{
+            position: number;
+            seller_order_item_id: string | null;
+            access_code: string | null;
+          }>`json_to_recordset(${JSON.stringify(items)}::json)`.as<'given'>(
+            sql`given(position integer, seller_order_item_id text, access_code text)`,
+          ),
+        )
+        .set((eb) => ({
+          seller_order_item_id: eb.ref('given.seller_order_item_id'),
+          access_code: eb.ref('given.access_code'),
+          ...(now !== undefined ? { updated_at: now } : {}),
+        }))
+        .where('order_items.order_id', 'in', (eb) => eb.selectFrom('booked').select('booked.id'))
+        .whereRef('order_items.position', '=', 'given.position')
+        .returning('order_items.id'),
+    )
+    .selectFrom('booked')
+    .select('booked.id')
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 export function updateItemsOfOrder(db: OrdersExecutor, orderId: string, changes: Updateable<OrderItemsTable>) {

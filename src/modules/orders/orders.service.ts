@@ -124,24 +124,22 @@ export function createOrdersService({ database, clock }: { database: Database; c
     async markBooked(id: string, input: ConfirmInput, executor: Executor = database.db): Promise<boolean> {
       const x = ordersDb(executor);
       const now = clock.now();
-      const row = await repo.updatePending(x, id, ['created', 'authorized', 'booking', 'booked'], {
-        stage: 'booked',
-        seller_order_number: input.sellerOrderNumber ?? null,
-        seller_response: input.sellerResponse === undefined ? null : JSON.stringify(input.sellerResponse),
-        updated_at: now,
-      });
-      if (!row) return false;
-      const items = await repo.findItems(x, id);
-      for (const given of input.items ?? []) {
-        const item = items.find((i) => i.position === given.position);
-        if (!item) continue;
-        await repo.updateItem(x, item.id, {
+      // One statement: the order, then its items by position (only when the order moved).
+      return repo.markBooked(
+        x,
+        id,
+        {
+          stage: 'booked',
+          seller_order_number: input.sellerOrderNumber ?? null,
+          seller_response: input.sellerResponse === undefined ? null : JSON.stringify(input.sellerResponse),
+          updated_at: now,
+        },
+        (input.items ?? []).map((given) => ({
+          position: given.position,
           seller_order_item_id: given.sellerOrderItemId,
           access_code: given.accessCode ?? null,
-          updated_at: now,
-        });
-      }
-      return true;
+        })),
+      );
     },
 
     /**
@@ -151,15 +149,12 @@ export function createOrdersService({ database, clock }: { database: Database; c
     async markConfirmed(executor: Executor, id: string): Promise<boolean> {
       const x = ordersDb(executor);
       const now = clock.now();
-      const row = await repo.updatePending(x, id, ['created', 'authorized', 'booking', 'booked'], {
-        status: 'confirmed',
-        stage: 'complete',
-        confirmed_at: now,
-        updated_at: now,
-      });
-      if (!row) return false;
-      await repo.updateItemsOfOrder(x, id, { status: ORDER_ITEM_CONFIRMED, updated_at: now });
-      return true;
+      return repo.settlePending(
+        x,
+        id,
+        { status: 'confirmed', stage: 'complete', confirmed_at: now, updated_at: now },
+        { status: ORDER_ITEM_CONFIRMED, updated_at: now },
+      );
     },
 
     /** pending → failed; false when the order was no longer pending. */
@@ -170,16 +165,12 @@ export function createOrdersService({ database, clock }: { database: Database; c
     ): Promise<boolean> {
       const x = ordersDb(executor);
       const now = clock.now();
-      const row = await repo.updatePending(x, id, ['created', 'authorized', 'booking', 'booked'], {
-        status: 'failed',
-        stage: 'failed',
-        failure: JSON.stringify(failure),
-        failed_at: now,
-        updated_at: now,
-      });
-      if (!row) return false;
-      await repo.updateItemsOfOrder(x, id, { status: ORDER_ITEM_FAILED, updated_at: now });
-      return true;
+      return repo.settlePending(
+        x,
+        id,
+        { status: 'failed', stage: 'failed', failure: JSON.stringify(failure), failed_at: now, updated_at: now },
+        { status: ORDER_ITEM_FAILED, updated_at: now },
+      );
     },
 
     /** Removes a pending order that was never sent to the seller (e.g. the card was declined). */

@@ -1,7 +1,29 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { BrokersTable } from '../../db/schema.js';
 import type { CheckoutExecutor, CheckoutSessionsTable, SessionState } from './checkout.tables.js';
 
 export type SessionRow = Selectable<CheckoutSessionsTable>;
+export type BrokerRow = Selectable<BrokersTable>;
+
+/** Every column of `brokers` (a Record, so the compiler notices a column added to the table). */
+const BROKER_COLUMNS: Record<keyof BrokerRow, true> = {
+  id: true,
+  slug: true,
+  name: true,
+  url: true,
+  logo_url: true,
+  background_image_url: true,
+  primary_color: true,
+  secondary_color: true,
+  contact_email: true,
+  terms_url: true,
+  email_from: true,
+  checkout_host: true,
+  webhook_url: true,
+  webhook_api_key: true,
+  created_at: true,
+};
+const brokerColumns = Object.keys(BROKER_COLUMNS) as (keyof BrokerRow)[];
 
 export function insertSession(db: CheckoutExecutor, row: Insertable<CheckoutSessionsTable>) {
   return db.insertInto('checkout_sessions').values(row).returningAll().executeTakeFirstOrThrow();
@@ -15,6 +37,36 @@ export function findSession(db: CheckoutExecutor, brokerId: number, id: string) 
     .where('id', '=', id)
     .where('broker_id', '=', brokerId)
     .executeTakeFirst();
+}
+
+/**
+ * The broker with this slug and its session with this id, in one round trip (every step of the
+ * hosted checkout starts here). Undefined when there is no such broker; `session` undefined when
+ * the broker has no such session (another broker's session is not found, like an unknown one).
+ */
+export async function findBrokerAndSession(
+  db: CheckoutExecutor,
+  slug: string,
+  id: string,
+): Promise<{ broker: BrokerRow; session: SessionRow | undefined } | undefined> {
+  const row = await db
+    .selectFrom('brokers as b')
+    .leftJoin('checkout_sessions as s', (join) => join.onRef('s.broker_id', '=', 'b.id').on('s.id', '=', id))
+    .selectAll('s')
+    .select(brokerColumns.map((c) => `b.${c} as broker__${c}` as const))
+    .where('b.slug', '=', slug)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const broker = {} as Record<string, unknown>;
+  const session = {} as Record<string, unknown>;
+  for (const [key, value] of Object.entries(row)) {
+    if (key.startsWith('broker__')) broker[key.slice('broker__'.length)] = value;
+    else session[key] = value;
+  }
+  return {
+    broker: broker as BrokerRow,
+    session: session.id === null || session.id === undefined ? undefined : (session as SessionRow),
+  };
 }
 
 export function findSessionById(db: CheckoutExecutor, id: string) {

@@ -50,6 +50,14 @@ import {
 import { bookedDetails, createOrderRecovery, RECOVER_ORDER_JOB } from './recovery.js';
 
 type BrokerRow = Selectable<BrokersTable>;
+type OrderRow = NonNullable<Awaited<ReturnType<OrdersService['findOrder']>>>;
+type OrderItemRow = Awaited<ReturnType<OrdersService['findItems']>>[number];
+/** What confirming an order wrote and read: enough to show the confirmation without reading again. */
+interface Confirmed {
+  session: SessionRow | undefined;
+  order: OrderRow;
+  items: OrderItemRow[];
+}
 
 // ---- the interface the hosted pages use (checkout contracts) ----------------------------------
 
@@ -216,10 +224,10 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
   /** The session of this broker; another broker's session is not found, like an unknown one. */
   async function load(slug: string, sessionId: string): Promise<{ broker: BrokerRow; session: SessionRow }> {
-    const broker = await brokerBySlug(slug);
-    const session = await repo.findSession(db, broker.id, sessionId);
-    if (!session) throw new AppError('NOT_FOUND', 'There is no checkout session with this id.');
-    return { broker, session };
+    const found = await repo.findBrokerAndSession(db, slug, sessionId);
+    if (!found) throw new AppError('NOT_FOUND', 'There is no checkout at this address.');
+    if (!found.session) throw new AppError('NOT_FOUND', 'There is no checkout session with this id.');
+    return { broker: found.broker, session: found.session };
   }
 
   const totalOf = (s: SessionRow): { amount: number; currency: string } | undefined => {
@@ -239,7 +247,12 @@ export function createCheckoutService(deps: CheckoutDeps) {
     return `${s.opportunity.name} (${broker.name})`.slice(0, 200);
   }
 
-  async function buildView(broker: BrokerRow, s: SessionRow): Promise<CheckoutView> {
+  async function buildView(
+    broker: BrokerRow,
+    s: SessionRow,
+    /** The order and its items when the caller has just read them (pay). */
+    known?: { order: OrderRow; items: OrderItemRow[] },
+  ): Promise<CheckoutView> {
     const step = stepOf(s);
     const opp = s.opportunity;
     const now = clock.now();
@@ -321,9 +334,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
       }
     }
     if (step === 'confirmed' && s.order_id) {
-      const order = await orders.findOrder(s.order_id);
+      const order = known?.order.id === s.order_id ? known.order : await orders.findOrder(s.order_id);
       if (order) {
-        const items = await orders.findItems(order.id);
+        const items = known?.order.id === order.id ? known.items : await orders.findItems(order.id);
         view.order = {
           id: order.id,
           orderNumber: order.order_number,
@@ -399,10 +412,14 @@ export function createCheckoutService(deps: CheckoutDeps) {
     isMember: boolean;
     items: SelectedItem[] | null;
     navigationLinks: NavigationLink[];
+    /** The API's answer, stored with the session (it names the session's own page). */
+    response?: (sessionId: string) => Record<string, unknown>;
   }): Promise<SessionRow> {
     const now = clock.now();
+    const id = randomAlphanumeric(14);
     return repo.insertSession(db, {
-      id: randomAlphanumeric(14),
+      id,
+      response: input.response ? JSON.stringify(input.response(id)) : null,
       broker_id: input.broker.id,
       api_key_id: input.auth?.keyId ?? null,
       mode: input.auth?.mode ?? 'live',
@@ -590,12 +607,23 @@ export function createCheckoutService(deps: CheckoutDeps) {
    * pay() and the recovery job; a second caller finds the order no longer pending and does nothing.
    */
   async function finish(orderId: string): Promise<boolean> {
+    return (await confirm(orderId)) !== undefined;
+  }
+
+  /**
+   * `finish`, telling what it wrote. pay() passes the broker and session it holds (the session's
+   * order is `orderId`), which are then not read again.
+   */
+  async function confirm(
+    orderId: string,
+    known?: { broker: BrokerRow; session: SessionRow },
+  ): Promise<Confirmed | undefined> {
     const order = await orders.findOrder(orderId);
-    if (!order || order.status !== 'pending') return false;
+    if (!order || order.status !== 'pending') return undefined;
     const items = await orders.findItems(orderId);
-    const broker = await repo.findBrokerById(db, order.broker_id);
-    if (!broker) return false;
-    const session = await repo.findSessionByOrder(db, orderId);
+    const broker = known?.broker.id === order.broker_id ? known.broker : await repo.findBrokerById(db, order.broker_id);
+    if (!broker) return undefined;
+    const session = known?.session.order_uuid === orderId ? known.session : await repo.findSessionByOrder(db, orderId);
     const seller = order.seller ?? {};
     const first = items[0]?.opportunity ?? {};
     const rendered = deps.renderConfirmationEmail({
@@ -637,8 +665,8 @@ export function createCheckoutService(deps: CheckoutDeps) {
     // The mailer adds a job in our transaction: pg-boss must be started before it opens (on
     // PGlite's single connection, starting it inside would wait for the transaction forever).
     await jobsStarted();
-    return database.db.transaction().execute(async (trx) => {
-      if (!(await orders.markConfirmed(trx, orderId))) return false;
+    return database.db.transaction().execute(async (trx): Promise<Confirmed | undefined> => {
+      if (!(await orders.markConfirmed(trx, orderId))) return undefined;
       await mailer.enqueue(trx, {
         brokerId: broker.id,
         customerId: order.customer_id,
@@ -651,15 +679,15 @@ export function createCheckoutService(deps: CheckoutDeps) {
         text: rendered.text,
         ...(rendered.attachments ? { attachments: rendered.attachments } : {}),
       });
-      if (session) {
-        await repo.updateSession(checkoutDb(trx), session.id, {
-          state: 'confirmed',
-          order_id: orderId,
-          problem: null,
-          updated_at: clock.now(),
-        });
-      }
-      return true;
+      const confirmed = session
+        ? await repo.updateSession(checkoutDb(trx), session.id, {
+            state: 'confirmed',
+            order_id: orderId,
+            problem: null,
+            updated_at: clock.now(),
+          })
+        : undefined;
+      return { session: confirmed, order, items };
     });
   }
 
@@ -750,7 +778,12 @@ export function createCheckoutService(deps: CheckoutDeps) {
     },
   });
 
-  async function payLive(s: SessionRow, broker: BrokerRow, input: { card?: CardDetails; providerReference?: string }) {
+  /** Pays and books; what was confirmed when the order was confirmed here, else undefined. */
+  async function payLive(
+    s: SessionRow,
+    broker: BrokerRow,
+    input: { card?: CardDetails; providerReference?: string },
+  ): Promise<Confirmed | undefined> {
     const total = totalOf(s)!;
     const paymentId = total.amount > 0 ? (s.payment_id ?? randomUUID()) : null;
     let target: BookingTarget;
@@ -837,14 +870,14 @@ export function createCheckoutService(deps: CheckoutDeps) {
         return;
       }
     }
-    await finish(s.order_uuid);
+    return confirm(s.order_uuid, { broker, session: s });
   }
 
-  async function payTest(s: SessionRow, broker: BrokerRow) {
+  async function payTest(s: SessionRow, broker: BrokerRow): Promise<Confirmed | undefined> {
     // Testing mode (imin-booking §1.3.1): no payment, nothing booked, the order and email are real.
     await orders.discardUnsent(s.order_uuid);
     await writePendingOrder(s, broker, null, null);
-    await finish(s.order_uuid);
+    return confirm(s.order_uuid, { broker, session: s });
   }
 
   // ---- the service ---------------------------------------------------------------------------
@@ -987,7 +1020,22 @@ export function createCheckoutService(deps: CheckoutDeps) {
       }
       await checkLive(resolved, offerId, items.length);
 
+      const response = structuredClone(b) as Record<string, unknown>;
+      const { '@context': context, ...rest } = response;
+      const out: Record<string, unknown> = {
+        '@context': context ?? [OPENACTIVE_CONTEXT, IMIN_CONTEXT],
+        ...rest,
+      };
+      if (!out.type && !out['@type']) out.type = 'imin:CheckoutSession';
+      out['imin:initialOrder'] = { ...(out['imin:initialOrder'] as object), broker: brokerObject(broker) };
+      // Written with the session (one statement): the answer names the session's own page.
       const session = await newSession({
+        response: (id) => {
+          out.potentialAction = [
+            { type: 'OrderAction', name: 'Checkout', target: `${checkoutBaseUrl(broker)}/s/${id}` },
+          ];
+          return out;
+        },
         broker,
         auth,
         kind: group ? 'group' : kind,
@@ -1004,18 +1052,6 @@ export function createCheckoutService(deps: CheckoutDeps) {
         })),
       });
 
-      const response = structuredClone(b) as Record<string, unknown>;
-      const { '@context': context, ...rest } = response;
-      const out: Record<string, unknown> = {
-        '@context': context ?? [OPENACTIVE_CONTEXT, IMIN_CONTEXT],
-        ...rest,
-      };
-      if (!out.type && !out['@type']) out.type = 'imin:CheckoutSession';
-      out['imin:initialOrder'] = { ...(out['imin:initialOrder'] as object), broker: brokerObject(broker) };
-      out.potentialAction = [
-        { type: 'OrderAction', name: 'Checkout', target: `${checkoutBaseUrl(broker)}/s/${session.id}` },
-      ];
-      await repo.updateSession(db, session.id, { response: JSON.stringify(out) });
       return { status: 201, location: `/checkout-sessions/${session.id}`, body: out };
     },
 
@@ -1168,9 +1204,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
         updated_at: clock.now(),
       });
       if (!claimed) return buildView(broker, (await repo.findSessionById(db, session.id)) ?? session);
+      let confirmed: Confirmed | undefined;
       try {
-        if (claimed.test_mode) await payTest(claimed, broker);
-        else await payLive(claimed, broker, input);
+        confirmed = claimed.test_mode ? await payTest(claimed, broker) : await payLive(claimed, broker, input);
       } catch (err) {
         // Before the order exists nothing happened: let the customer try again. After, the
         // recovery job decides.
@@ -1180,6 +1216,8 @@ export function createCheckoutService(deps: CheckoutDeps) {
         }
         throw err;
       }
+      // Confirmed here: the session and order as just written and read, not read again.
+      if (confirmed?.session) return buildView(broker, confirmed.session, confirmed);
       return buildView(broker, (await repo.findSessionById(db, session.id)) ?? claimed);
     },
   };

@@ -10,6 +10,11 @@
  *   npm run bench:search -- [--sessions 1000000] [--connections 32] [--duration 30] [--warmup 5]
  *                           [--pg-url postgres://postgres@127.0.0.1:5432] [--reuse] [--keep]
  *
+ * --explain runs EXPLAIN (ANALYZE, BUFFERS) on every captured statement and prints, per kind of
+ * search, the median execution time, buffers touched and rows the plan read (load-independent
+ * but for the time), then stops before the load phases; --dump-sql <file> writes the captured
+ * statements as JSON (URL → waves of statements) for EXPLAIN by hand.
+ *
  * --reuse keeps using an already harvested search database (ah_bench_search_<N>) and --keep
  * keeps it afterwards; the sandbox database (ah_bench_sandbox_<N>) is always kept, as
  * bench/harvest does with --keep-sandbox (generating a million sessions takes minutes).
@@ -44,6 +49,8 @@ const { values } = parseArgs({
     centres: { type: 'string', default: '40' },
     reuse: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    explain: { type: 'boolean', default: false },
+    'dump-sql': { type: 'string' },
   },
 });
 const sessions = Number(values.sessions);
@@ -407,6 +414,78 @@ async function driveSql(queries: Query[], sqlByPath: Map<string, Statement[][]>,
   return { times, byName, seconds: (performance.now() - started) / 1000, failures };
 }
 
+// ---- EXPLAIN (--explain) ------------------------------------------------------------------
+
+interface PlanNode {
+  'Node Type': string;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Shared Hit Blocks'?: number;
+  'Shared Read Blocks'?: number;
+  Plans?: PlanNode[];
+}
+
+/** Rows produced by the scan nodes of a plan (rows × loops): what it read from tables and indexes. */
+function scannedRows(node: PlanNode): number {
+  const own = /Scan$/.test(node['Node Type']) ? (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1) : 0;
+  return own + (node.Plans ?? []).reduce((a, p) => a + scannedRows(p), 0);
+}
+
+async function explainAll(queries: Query[], sqlByPath: Map<string, Statement[][]>) {
+  const c = new pg.Client({ connectionString: dbUrl(SEARCH_DB) });
+  await c.connect();
+  const perKind = new Map<string, { ms: number[]; buffers: number[]; rows: number[]; statements: number }>();
+  for (const q of queries) {
+    let ms = 0;
+    let buffers = 0;
+    let rows = 0;
+    const statements = sqlByPath.get(q.path)!.flat();
+    for (const s of statements) {
+      const r = await c.query<{ 'QUERY PLAN': [{ Plan: PlanNode; 'Execution Time': number }] }>(
+        `explain (analyze, buffers, format json) ${s.text}`,
+        s.values,
+      );
+      const plan = r.rows[0]!['QUERY PLAN'][0];
+      ms += plan['Execution Time'];
+      buffers += (plan.Plan['Shared Hit Blocks'] ?? 0) + (plan.Plan['Shared Read Blocks'] ?? 0);
+      rows += scannedRows(plan.Plan);
+    }
+    const k = perKind.get(q.name) ?? { ms: [], buffers: [], rows: [], statements: 0 };
+    k.ms.push(ms);
+    k.buffers.push(buffers);
+    k.rows.push(rows);
+    k.statements += statements.length;
+    perKind.set(q.name, k);
+  }
+  await c.end();
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor((s.length - 1) / 2)]!;
+  };
+  const max = (xs: number[]) => Math.max(...xs);
+  say('');
+  say(
+    `${'EXPLAIN (ANALYZE, BUFFERS), per search'.padEnd(38)}${'stmts'.padStart(6)}${'ms p50'.padStart(9)}${'ms max'.padStart(9)}${'buf p50'.padStart(9)}${'buf max'.padStart(9)}${'rows p50'.padStart(10)}${'rows max'.padStart(10)}`,
+  );
+  const all = { ms: [] as number[], buffers: [] as number[] };
+  for (const [name, k] of perKind) {
+    all.ms.push(...k.ms);
+    all.buffers.push(...k.buffers);
+    say(
+      `${name.padEnd(38)}${(k.statements / k.ms.length).toFixed(1).padStart(6)}${median(k.ms).toFixed(2).padStart(9)}${max(k.ms).toFixed(1).padStart(9)}${String(median(k.buffers)).padStart(9)}${String(max(k.buffers)).padStart(9)}${String(median(k.rows)).padStart(10)}${String(max(k.rows)).padStart(10)}`,
+    );
+  }
+  say(
+    `${'all'.padEnd(38)}${''.padStart(6)}${median(all.ms).toFixed(2).padStart(9)}${max(all.ms).toFixed(1).padStart(9)}${String(median(all.buffers)).padStart(9)}${String(max(all.buffers)).padStart(9)}`,
+  );
+  say(
+    `(time = PostgreSQL's execution time, one statement at a time; buffers = shared blocks hit + read; rows = rows produced by scan nodes × loops. Load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}.)`,
+  );
+}
+
 const percentile = (sorted: Float64Array, p: number) =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN;
 const stats = (times: number[]) => {
@@ -467,6 +546,17 @@ async function main() {
   const sqlByPath = await captureSql(queries);
   const statements = [...sqlByPath.values()].map((w) => w.flat().length);
   say(`${(statements.reduce((a, b) => a + b, 0) / statements.length).toFixed(1)} statements per request on average.`);
+
+  if (values['dump-sql']) {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(values['dump-sql'], JSON.stringify(Object.fromEntries(sqlByPath), null, 1));
+    say(`SQL written to ${values['dump-sql']}.`);
+  }
+  if (values.explain) {
+    server.kill('SIGTERM');
+    await explainAll(queries, sqlByPath);
+    return;
+  }
 
   say(`API: warm-up ${warmup} s, then ${duration} s at ${connections} connections…`);
   await driveApi(base, queries, warmup);

@@ -154,6 +154,35 @@ export function deleteOccurrences(db: SearchExecutor, publisherId: number, oaIds
 
 /** Archived occurrences (imin §1.4) are dropped from the read model. */
 export async function deleteOccurrencesBefore(db: SearchExecutor, before: Date): Promise<number> {
-  const r = await db.deleteFrom('search_occurrences').where('start_at', '<', before).executeTakeFirst();
-  return Number(r.numDeletedRows);
+  const r = await db.deleteFrom('search_occurrences').where('start_at', '<', before).returning('series_id').execute();
+  await refreshOpenStarts(db, [...new Set(r.map((x) => Number(x.series_id)))]);
+  return r.length;
+}
+
+/** The series rows now holding the given occurrences (before they change). */
+export async function findOccurrenceSeriesIds(db: SearchExecutor, publisherId: number, oaIds: string[]) {
+  const ids = new Set<number>();
+  for (let i = 0; i < oaIds.length; i += CHUNK) {
+    const rows = await db
+      .selectFrom('search_occurrences')
+      .select('series_id')
+      .distinct()
+      .where('publisher_id', '=', publisherId)
+      .where('oa_id', 'in', oaIds.slice(i, i + CHUNK))
+      .execute();
+    rows.forEach((r) => ids.add(Number(r.series_id)));
+  }
+  return ids;
+}
+
+/**
+ * Recomputes `open_starts` (the sorted starts of a series' open occurrences, migration
+ * 2026-11-27-010) of the given series from their occurrence rows.
+ */
+export async function refreshOpenStarts(db: SearchExecutor, seriesIds: number[]) {
+  for (let i = 0; i < seriesIds.length; i += CHUNK) {
+    await sql`update search_series s set open_starts = coalesce((select array_agg(o.start_at order by o.start_at)
+        from search_occurrences o where o.series_id = s.id and o.status not in ('EventCancelled', 'EventPostponed')), '{}')
+      where s.id = any(${seriesIds.slice(i, i + CHUNK)}::bigint[])`.execute(db);
+  }
 }

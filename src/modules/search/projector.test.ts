@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
@@ -266,5 +267,39 @@ describe('search projector', () => {
     expect(
       await db.selectFrom('search_occurrences').select('id').where('oa_id', '=', `${p.prefix}/sessions/0`).execute(),
     ).toEqual([]);
+  });
+
+  it("keeps each series' open_starts equal to the sorted starts of its open sessions", async () => {
+    // After every test above (new, changed, cancelled, deleted and archived sessions, deleted
+    // and re-published series, FacilityUses), plus a session cancelled and one moved to another series.
+    const p = await publisher();
+    server.put(p.names.series, { id: 'x1', kind: 'SessionSeries', data: p.series(1) });
+    server.put(p.names.series, { id: 'x2', kind: 'SessionSeries', data: p.series(2) });
+    server.put(p.names.sessions, { id: 's1', kind: 'ScheduledSession', data: p.session(1, 1, '2026-03-24T10:00:00Z') });
+    server.put(p.names.sessions, { id: 's2', kind: 'ScheduledSession', data: p.session(2, 1, '2026-03-25T10:00:00Z') });
+    await p.sync();
+    server.put(p.names.sessions, {
+      id: 's1',
+      kind: 'ScheduledSession',
+      data: { ...p.session(1, 1, '2026-03-24T10:00:00Z'), eventStatus: 'https://schema.org/EventCancelled' },
+    });
+    server.put(p.names.sessions, { id: 's2', kind: 'ScheduledSession', data: p.session(2, 2, '2026-03-25T10:00:00Z') });
+    await p.sync();
+    const db = searchDb(t.deps.database.db);
+    const rows = await db
+      .selectFrom('search_series as s')
+      .select([
+        's.oa_id',
+        's.open_starts',
+        sql<Date[]>`coalesce((select array_agg(o.start_at order by o.start_at) from search_occurrences o
+          where o.series_id = s.id and o.status not in ('EventCancelled', 'EventPostponed')), '{}')`.as('expected'),
+      ])
+      .execute();
+    expect(rows.filter((r) => r.open_starts.length > 0).length).toBeGreaterThan(3);
+    const iso = (list: (Date | string)[]) => list.map((d) => new Date(d).toISOString());
+    for (const r of rows) expect(iso(r.open_starts), r.oa_id).toEqual(iso(r.expected));
+    const mine = new Map(rows.map((r) => [r.oa_id, iso(r.open_starts)]));
+    expect(mine.get(`${p.prefix}/series/1`)).toEqual([]);
+    expect(mine.get(`${p.prefix}/series/2`)).toEqual(['2026-03-25T10:00:00.000Z']);
   });
 });

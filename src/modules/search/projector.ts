@@ -207,8 +207,12 @@ export function createProjector(options: ProjectorOptions) {
         if (row) rows.push(row);
         else gone.push(key);
       }
+      // Series whose open_starts change: those the occurrences belonged to and belong to now.
+      const touched = await repo.findOccurrenceSeriesIds(trx, pub, [...occurrenceKeys]);
+      rows.forEach((r) => touched.add(Number(r.series_id)));
       await repo.deleteOccurrences(trx, pub, gone);
       await repo.upsertOccurrences(trx, rows);
+      await repo.refreshOpenStarts(trx, [...touched]);
     });
     return { series: seriesRows.length, occurrences: occurrenceKeys.size };
   }

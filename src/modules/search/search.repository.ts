@@ -16,7 +16,11 @@ export const COUNT_CAP = 10_000;
 /** Sessions listed per SessionSeries in a grouped (discovery) result. */
 export const OCCURRENCES_PER_SERIES = 100;
 
-const SEARCH_EXCLUDED_STATUSES = ['EventCancelled', 'EventPostponed'];
+/**
+ * Occurrences a search returns: not cancelled or postponed. Written as the predicate of the
+ * partial indexes (migration 2026-11-27-010), literally, so the planner can use them.
+ */
+const OPEN_OCCURRENCE = sql`o.status not in ('EventCancelled', 'EventPostponed')`;
 
 type Sql = RawBuilder<unknown>;
 const and = (parts: Sql[]): Sql => (parts.length ? sql.join(parts, sql` and `) : sql`true`);
@@ -93,19 +97,33 @@ export function seriesWhere(f: SeriesFilters): Sql {
 }
 
 export function occurrenceWhere(f: OccurrenceFilters): Sql {
-  const w: Sql[] = [
-    sql`o.start_at >= ${f.from}`,
-    sql`o.start_at <= ${f.to}`,
-    sql`o.status <> all(${textArray(SEARCH_EXCLUDED_STATUSES)})`,
-  ];
+  const w: Sql[] = [sql`o.start_at >= ${f.from}`, sql`o.start_at <= ${f.to}`, OPEN_OCCURRENCE];
   if (f.minuteGte !== null) w.push(sql`o.local_minute >= ${f.minuteGte}::int`);
   if (f.minuteLte !== null) w.push(sql`o.local_minute <= ${f.minuteLte}::int`);
   if (f.days) w.push(sql`o.iso_dow = any(${f.days}::int[])`);
   return and(w);
 }
 
+/**
+ * Whether the occurrence filters are only the window, so `search_series.open_starts` answers them:
+ * time-of-day and day-of-week filters need each occurrence's local time.
+ */
+export const windowOnly = (f: OccurrenceFilters) => f.minuteGte === null && f.minuteLte === null && f.days === null;
+
+const beforeFrom = (f: OccurrenceFilters) => sql`${f.from}::timestamptz - interval '1 microsecond'`;
+
+/**
+ * How many of series `s`'s open occurrences start in the window, read from its sorted
+ * `open_starts`: `width_bucket` is the number of elements ≤ its operand (a binary search).
+ */
+function openStartsIn(f: OccurrenceFilters): Sql {
+  return sql`(width_bucket(${f.to}::timestamptz, s.open_starts) - width_bucket(${beforeFrom(f)}, s.open_starts))`;
+}
+
 const hasOccurrence = (occ: OccurrenceFilters) =>
-  sql`exists (select 1 from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)})`;
+  windowOnly(occ)
+    ? sql`${openStartsIn(occ)} > 0`
+    : sql`exists (select 1 from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)})`;
 
 export interface SeriesRow {
   id: number;
@@ -148,10 +166,27 @@ const normOccurrence = (r: OccurrenceRow): OccurrenceRow => ({
 
 // ---- upcoming-sessions: one item per occurrence -------------------------------------------
 
+/** Series sampled for an estimated total (see `searchOccurrences`). */
+export const SAMPLE_SERIES = 100;
+
+/**
+ * How a page of occurrences is found. `walk`: occurrences in result order (the `(start_at, id)`
+ * index), keeping those of matching series, until the page is full — cheap when many series
+ * match. `series`: every matching series' occurrences (the `(series_id, start_at, id)` index),
+ * then sorted — cheap when few do. `auto` picks by the number of matching series.
+ */
+export type PageStrategy = 'auto' | 'walk' | 'series';
+
 /**
  * A page of matching occurrences, soonest first, each with its series, and the total, in one
- * statement. The page is left to the planner (walk the time index, or each matching series'
- * sessions); the total counts from the matching series (`ms`) through the sessions index alone.
+ * statement. The page is read one row past its end, so whether another page follows is known.
+ * The total (capped at COUNT_CAP) is exact when it can be read off the page (a page that is not
+ * full ends the results), when the filters are only the window (summed from each matching
+ * series' `open_starts`), or when at most SAMPLE_SERIES series match (their occurrences are
+ * counted). Otherwise — a time-of-day or day-of-week filter over many series — it is estimated,
+ * as imin allows for large result sets (§1.4): the occurrences of the first SAMPLE_SERIES
+ * matching series, scaled to all of them, and never less than the rows known to exist. A page
+ * past the end counts exactly.
  */
 export async function searchOccurrences(
   db: SearchExecutor,
@@ -159,36 +194,87 @@ export async function searchOccurrences(
   occ: OccurrenceFilters,
   limit: number,
   offset: number,
+  options: { strategy?: PageStrategy } = {},
 ) {
-  const r = await sql<OccurrenceRow & { s: SeriesRow | null; total: number }>`
+  const upTo = offset + limit + 1;
+  const strategy = options.strategy ?? 'auto';
+  const countable = windowOnly(occ);
+  // Walking visits about upTo × (all series / matching series) index entries; the per-series
+  // plan costs about 20 entries' worth per matching series. Walk when that is cheaper.
+  const walk =
+    strategy === 'walk'
+      ? sql`true`
+      : strategy === 'series'
+        ? sql`false`
+        : sql`x.n_series::float8 * x.n_series * 20 >= ${upTo}::float8 * (select greatest(c.reltuples, 0)::float8
+            from pg_class c where c.oid = 'search_series'::regclass)`;
+  const r = await sql<
+    OccurrenceRow & { s: SeriesRow | null; n_page: number; n_series: number; counted: number | null }
+  >`
     with ms as materialized (
-      select s.id, ${distanceSql(series.geo)} as dist from search_series s where ${seriesWhere(series)}
+      select s.id, ${countable ? openStartsIn(occ) : sql`null::int`} as n from search_series s
+      where ${seriesWhere(series)} ${countable ? sql`and ${hasOccurrence(occ)}` : sql``}
     ),
-    page as (
-      select o.id as occurrence_id, o.series_id, ${distanceSql(series.geo)} as dist,
-        row_number() over (order by o.start_at, o.id) as position
-      from search_occurrences o join search_series s on s.id = o.series_id
-      where ${occurrenceWhere(occ)} and ${seriesWhere(series)}
-      order by o.start_at, o.id limit ${limit} offset ${offset}
+    n as materialized (
+      select x.n_series, ${walk} as walk from (select count(*)::int as n_series from ms) x
     ),
-    total as (
-      select count(*)::int as n from (
-        select 1 from search_occurrences o join ms on ms.id = o.series_id where ${occurrenceWhere(occ)} limit ${COUNT_CAP}
-      ) c
+    walked as (
+      select o.id, o.series_id, o.start_at from search_occurrences o
+      where (o.series_id in (select id from ms)) is true and ${occurrenceWhere(occ)} and (select walk from n)
+      order by o.start_at, o.id limit ${upTo}
+    ),
+    per_series as (
+      select o.id, o.series_id, o.start_at from search_occurrences o
+      where o.series_id in (select id from ms) and ${occurrenceWhere(occ)} and not (select walk from n)
+      order by o.start_at, o.id limit ${upTo}
+    ),
+    page as materialized (
+      select id, series_id, row_number() over (order by start_at, id) as position
+      from (select * from walked union all select * from per_series) u
+      order by start_at, id limit ${limit + 1} offset ${offset}
+    ),
+    counts as (
+      select (select count(*) from page)::int as n_page, (select n_series from n) as n_series
     )
-    select ${OCCURRENCE_COLUMNS}, total.n as total, case when s.id is null then null else json_build_object(
+    select ${OCCURRENCE_COLUMNS}, c.n_page, c.n_series,
+      case
+        when c.n_page <= ${limit} and (c.n_page > 0 or ${offset}::int = 0) then null
+        when ${countable ? sql`true` : sql`false`} then (select coalesce(sum(n), 0) from ms)::int
+        when c.n_series > ${SAMPLE_SERIES}::int and c.n_page = 0 then (select count(*) from (
+          select 1 from ms join search_occurrences o on o.series_id = ms.id where ${occurrenceWhere(occ)} limit ${COUNT_CAP}
+        ) a)::int
+        else (select count(*) from (
+          select 1 from (select id from ms limit ${SAMPLE_SERIES}) ss join search_occurrences o on o.series_id = ss.id
+          where ${occurrenceWhere(occ)} limit ${COUNT_CAP}
+        ) b)::int
+      end as counted,
+      case when s.id is null then null else json_build_object(
         'id', s.id, 'publisher_id', s.publisher_id, 'oa_id', s.oa_id, 'kind', s.kind,
         'identifier', s.identifier, 'group_oa_id', s.group_oa_id, 'place_key', s.place_key,
-        'activity_ids', s.activity_ids, 'doc', s.doc, 'dist', page.dist) end as s
-    from total left join (
-      page join search_occurrences o on o.id = page.occurrence_id join search_series s on s.id = page.series_id
+        'activity_ids', s.activity_ids, 'doc', s.doc, 'dist', ${distanceSql(series.geo)}) end as s
+    from counts c left join (
+      page join search_occurrences o on o.id = page.id join search_series s on s.id = page.series_id
     ) on true
     order by page.position`.execute(db);
+  const first = r.rows[0];
+  const nPage = Number(first?.n_page ?? 0);
+  const nSeries = Number(first?.n_series ?? 0);
+  const counted = first?.counted === null || first?.counted === undefined ? null : Number(first.counted);
+  let total: number;
+  let exact = true;
+  if (counted === null) total = offset + nPage;
+  else if (countable || nSeries <= SAMPLE_SERIES || nPage === 0) total = counted;
+  else {
+    exact = false;
+    total = Math.max(upTo, Math.round((counted * nSeries) / SAMPLE_SERIES));
+  }
   return {
-    total: Number(r.rows[0]?.total ?? 0),
+    total: Math.min(total, COUNT_CAP),
+    exact,
     rows: r.rows
       .filter((x) => x.s !== null)
-      .map(({ s: seriesRow, total: _total, ...o }) => ({
+      .slice(0, limit)
+      .map(({ s: seriesRow, n_page: _p, n_series: _n, counted: _c, ...o }) => ({
         occurrence: normOccurrence(o),
         series: normSeries(seriesRow!),
       })),
@@ -224,7 +310,9 @@ export async function searchGroups(
   // Facilities' upcoming-slots orders FacilityUses by their first matching slot.
   const firstStart =
     order === 'first-start'
-      ? sql`(select min(o.start_at) from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)})`
+      ? windowOnly(occ)
+        ? sql`s.open_starts[width_bucket(${beforeFrom(occ)}, s.open_starts) + 1]`
+        : sql`(select min(o.start_at) from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)})`
       : sql`null::timestamptz`;
   const heads = options.withHeads
     ? sql`union all select s.id, g.position, true, ${distanceSql(series.geo)} from g

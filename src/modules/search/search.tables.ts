@@ -65,6 +65,8 @@ export interface SearchSeriesTable {
   place_class: string | null;
   tz: string;
   booking_ready: boolean;
+  /** Starts of the open (not cancelled or postponed) occurrences, sorted; kept by the projector. */
+  open_starts: Generated<Date[]>;
   doc: Json<SeriesDoc>;
   updated_at: Timestamp;
 }

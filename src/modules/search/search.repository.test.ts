@@ -1,0 +1,238 @@
+import type { Insertable, Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase } from '../../../test/helpers.js';
+import type { Database } from '../../db/database.js';
+import { refreshOpenStarts } from './projector.repository.js';
+import type { OccurrenceFilters, SeriesFilters } from './query.js';
+import { COUNT_CAP, SAMPLE_SERIES, searchOccurrences, type PageStrategy } from './search.repository.js';
+import { searchDb, type SearchDB, type SearchOccurrencesTable } from './search.tables.js';
+
+/*
+ * upcoming-sessions paging and totals on a read model written directly (no projector): 160
+ * series (more than SAMPLE_SERIES) with sessions over 14 days, some cancelled. Both ways of
+ * finding a page must give the same rows as a plain sort of the data; totals must be exact where
+ * the repository says so and bounded where it estimates.
+ */
+
+const NOW = new Date('2026-03-23T00:00:00Z');
+const DAY = 24 * 3600_000;
+const CENTRE = { lat: 51.5, lng: -0.1 };
+
+let database: Database;
+let db: Kysely<SearchDB>;
+
+interface Occ {
+  id: number;
+  series: number;
+  start: Date;
+  minute: number;
+  dow: number;
+  open: boolean;
+}
+const occurrences: Occ[] = [];
+const seriesIds: number[] = [];
+
+/** Deterministic pseudo-random numbers in [0, 1). */
+function random(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a * 1103515245 + 12345) % 2147483648;
+    return a / 2147483648;
+  };
+}
+
+beforeAll(async () => {
+  database = await openTestDatabase();
+  db = searchDb(database.db);
+  const rnd = random(42);
+  for (let i = 0; i < 160; i += 1) {
+    // Series 0–9 are 50 km away (outside every radius used below).
+    const far = i < 10;
+    const [row] = await db
+      .insertInto('search_series')
+      .values({
+        publisher_id: 1,
+        oa_id: `https://p.test/series/${i}`,
+        kind: 'SessionSeries',
+        group_oa_id: `https://p.test/series/${i}`,
+        identifier: `p-${String(i).padStart(4, '0')}`,
+        place_key: `place-${i}`,
+        latitude: CENTRE.lat + (far ? 0.45 : (rnd() - 0.5) * 0.05),
+        longitude: CENTRE.lng + (rnd() - 0.5) * 0.05,
+        attendance: 'offline',
+        activity_ids: [],
+        activity_match_ids: [],
+        activity_schemes: [],
+        facility_type_ids: [],
+        age_min: 0,
+        levels: [],
+        accessibility_ids: [],
+        amenities: [],
+        hfs: false,
+        tz: 'Europe/London',
+        booking_ready: false,
+        doc: '{}',
+        updated_at: NOW,
+      })
+      .returning('id')
+      .execute();
+    const seriesId = Number(row!.id);
+    seriesIds.push(seriesId);
+    // 0 to 6 sessions each, on the hour, some before now and some after the 14 days.
+    const count = Math.floor(rnd() * 7);
+    const values: (Insertable<SearchOccurrencesTable> & { start_at: Date; local_minute: number; iso_dow: number })[] =
+      [];
+    for (let k = 0; k < count; k += 1) {
+      const start = new Date(NOW.getTime() - DAY + Math.floor(rnd() * 17 * 24) * 3600_000);
+      const open = rnd() > 0.15;
+      values.push({
+        publisher_id: 1,
+        oa_id: `https://p.test/series/${i}/sessions/${k}`,
+        series_id: seriesId,
+        kind: 'ScheduledSession',
+        start_at: start,
+        local_date: start.toISOString().slice(0, 10),
+        local_minute: start.getUTCHours() * 60,
+        iso_dow: ((start.getUTCDay() + 6) % 7) + 1,
+        status: open ? 'EventScheduled' : 'EventCancelled',
+        bookable: false,
+        doc: '{}',
+      });
+    }
+    if (values.length) {
+      const ids = await db.insertInto('search_occurrences').values(values).returning('id').execute();
+      ids.forEach((r, k) =>
+        occurrences.push({
+          id: Number(r.id),
+          series: seriesId,
+          start: values[k]!.start_at,
+          minute: values[k]!.local_minute,
+          dow: values[k]!.iso_dow,
+          open: values[k]!.status === 'EventScheduled',
+        }),
+      );
+    }
+  }
+  await refreshOpenStarts(db, seriesIds);
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+const seriesFilters = (radiusKm: number): SeriesFilters => ({
+  kinds: ['SessionSeries'],
+  geo: { ...CENTRE, radiusKm },
+  virtual: false,
+  activityMatch: [],
+  schemes: null,
+  ageInclude: null,
+  ageMinGte: null,
+  ageMaxLte: null,
+  genders: null,
+  levels: null,
+  priceGte: null,
+  priceLte: null,
+  memberAdult: null,
+  memberJunior: null,
+  accessibility: null,
+  wheelchair: null,
+  amenities: null,
+  organizerIds: null,
+  organizerName: null,
+  hfs: 'any',
+  providerIds: null,
+  facilityTypes: null,
+  placeClasses: null,
+});
+
+const window = (extra: Partial<OccurrenceFilters> = {}): OccurrenceFilters => ({
+  from: NOW,
+  to: new Date(NOW.getTime() + 14 * DAY),
+  minuteGte: null,
+  minuteLte: null,
+  days: null,
+  ...extra,
+});
+
+/** The expected matches, soonest first (series 0–9 are out of range). */
+function expected(occ: OccurrenceFilters) {
+  const near = new Set(seriesIds.slice(10));
+  return occurrences
+    .filter(
+      (o) =>
+        near.has(o.series) &&
+        o.open &&
+        o.start >= occ.from &&
+        o.start <= occ.to &&
+        (occ.minuteGte === null || o.minute >= occ.minuteGte) &&
+        (occ.minuteLte === null || o.minute <= occ.minuteLte) &&
+        (occ.days === null || occ.days.includes(o.dow)),
+    )
+    .sort((a, b) => a.start.getTime() - b.start.getTime() || a.id - b.id)
+    .map((o) => o.id);
+}
+
+const strategies: PageStrategy[] = ['auto', 'walk', 'series'];
+
+describe('upcoming-sessions pages and totals', () => {
+  it('finds the same page whichever way it is read, and knows the exact total from a short page', async () => {
+    const occ = window();
+    const all = expected(occ);
+    expect(all.length).toBeGreaterThan(200);
+    for (const strategy of strategies) {
+      for (const [limit, offset] of [
+        [20, 0],
+        [20, 40],
+        [50, 200],
+        [7, all.length - 3],
+        [20, all.length],
+        [20, all.length + 40],
+      ] as const) {
+        const found = await searchOccurrences(db, seriesFilters(10), occ, limit, offset, { strategy });
+        expect(
+          found.rows.map((r) => r.occurrence.id),
+          `${strategy} ${limit}@${offset}`,
+        ).toEqual(all.slice(offset, offset + limit));
+        // Only the window filters: the total is exact on every page (open_starts), past the end too.
+        expect(found.total, `${strategy} ${limit}@${offset}`).toBe(all.length);
+        expect(found.exact).toBe(true);
+      }
+    }
+  });
+
+  it('estimates a large total under time-of-day and day filters, never below the rows known to exist', async () => {
+    const occ = window({ minuteGte: 6 * 60, minuteLte: 20 * 60, days: [1, 2, 3, 4, 5] });
+    const all = expected(occ);
+    expect(all.length).toBeGreaterThan(60);
+    for (const strategy of strategies) {
+      const first = await searchOccurrences(db, seriesFilters(10), occ, 20, 0, { strategy });
+      expect(first.rows.map((r) => r.occurrence.id)).toEqual(all.slice(0, 20));
+      // More than SAMPLE_SERIES series match: the total is an estimate from a sample of them.
+      expect(first.exact).toBe(false);
+      expect(first.total).toBeGreaterThanOrEqual(21);
+      expect(first.total).toBeGreaterThan(all.length * 0.5);
+      expect(first.total).toBeLessThan(all.length * 1.5);
+      // The last page is short: exact again. A page past the end counts exactly too.
+      const lastOffset = Math.floor((all.length - 1) / 20) * 20;
+      const last = await searchOccurrences(db, seriesFilters(10), occ, 20, lastOffset, { strategy });
+      expect(last.rows.map((r) => r.occurrence.id)).toEqual(all.slice(lastOffset));
+      expect([last.total, last.exact]).toEqual([all.length, true]);
+      const past = await searchOccurrences(db, seriesFilters(10), occ, 20, all.length + 20, { strategy });
+      expect([past.rows.length, past.total, past.exact]).toEqual([0, all.length, true]);
+    }
+  });
+
+  it('counts exactly under time filters when few series match', async () => {
+    const occ = window({ minuteGte: 8 * 60, minuteLte: 18 * 60 });
+    // A small radius: at most SAMPLE_SERIES series.
+    const radius = 1.2;
+    const found = await searchOccurrences(db, seriesFilters(radius), occ, 5, 0);
+    expect(seriesIds.length).toBeGreaterThan(SAMPLE_SERIES);
+    expect(found.exact).toBe(true);
+    const all = await searchOccurrences(db, seriesFilters(radius), occ, 50, 0, { strategy: 'series' });
+    expect(all.rows.length).toBeLessThan(50);
+    expect(found.total).toBe(all.rows.length);
+    expect(found.rows.map((r) => r.occurrence.id)).toEqual(all.rows.slice(0, 5).map((r) => r.occurrence.id));
+    expect(found.total).toBeLessThanOrEqual(COUNT_CAP);
+  });
+});

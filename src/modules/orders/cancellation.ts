@@ -1,4 +1,4 @@
-import { DateTime, Duration } from 'luxon';
+import { DateTime, Duration, IANAZone, Zone } from 'luxon';
 import { AppError } from '../../http/errors.js';
 import { CUSTOMER_CANCELLED, isObj } from './orders.render.js';
 
@@ -29,6 +29,68 @@ export interface CancellableInput {
  * ISO 8601 defines them: "P1D" before 10:00 on the Sunday clocks go forward is 10:00 on
  * Saturday — 23 elapsed hours — not 09:00. Undefined when the duration cannot be read.
  */
+/**
+ * An IANA zone whose UTC offsets are remembered per quarter hour of UTC: time zone transitions
+ * fall on quarter hours, so an offset read at both ends of a quarter hour holds throughout it.
+ * Working out an offset through Intl is the costly part of calendar arithmetic; sessions cluster
+ * in the coming weeks, so most lookups repeat.
+ */
+class RememberedOffsetsZone extends Zone {
+  private readonly offsets = new Map<number, number>();
+
+  constructor(private readonly inner: IANAZone) {
+    super();
+  }
+
+  override get type() {
+    return this.inner.type;
+  }
+  override get name() {
+    return this.inner.name;
+  }
+  override get isUniversal() {
+    return false;
+  }
+  override get isValid() {
+    return this.inner.isValid;
+  }
+  override offsetName(ts: number, opts: Parameters<IANAZone['offsetName']>[1]) {
+    return this.inner.offsetName(ts, opts);
+  }
+  override formatOffset(ts: number, format: Parameters<IANAZone['formatOffset']>[1]) {
+    return this.inner.formatOffset(ts, format);
+  }
+  override equals(other: Zone) {
+    return other.type === 'iana' && other.name === this.name;
+  }
+  override offset(ts: number): number {
+    const quarter = Math.floor(ts / QUARTER_HOUR_MS);
+    const known = this.offsets.get(quarter);
+    if (known !== undefined) return known;
+    const offset = this.inner.offset(ts);
+    const from = this.inner.offset(quarter * QUARTER_HOUR_MS);
+    const to = this.inner.offset((quarter + 1) * QUARTER_HOUR_MS - 1);
+    if (from === offset && to === offset) {
+      if (this.offsets.size >= 50_000) this.offsets.clear();
+      this.offsets.set(quarter, offset);
+    }
+    return offset;
+  }
+}
+
+const QUARTER_HOUR_MS = 900_000;
+const zones = new Map<string, Zone>();
+
+function zoneNamed(name: string): Zone {
+  let zone = zones.get(name);
+  if (!zone) {
+    const iana = IANAZone.create(name);
+    zone = iana.isValid ? new RememberedOffsetsZone(iana) : iana;
+    if (zones.size < 1_000) zones.set(name, zone);
+  }
+  return zone;
+}
+
 export function cancellationDeadline(
   start: Date,
   latest: unknown,
@@ -39,8 +101,8 @@ export function cancellationDeadline(
   const duration = parseDuration(latest);
   if (!duration.isValid) return undefined;
   const { years, months, weeks, days, hours, minutes, seconds, milliseconds } = duration.toObject();
-  const local = DateTime.fromJSDate(start, { zone: timeZone });
-  const zone = local.isValid ? local : DateTime.fromJSDate(start, { zone: DEFAULT_TIME_ZONE });
+  const local = DateTime.fromJSDate(start, { zone: zoneNamed(timeZone) });
+  const zone = local.isValid ? local : DateTime.fromJSDate(start, { zone: zoneNamed(DEFAULT_TIME_ZONE) });
   const calendar = zone.minus({ years: years ?? 0, months: months ?? 0, weeks: weeks ?? 0, days: days ?? 0 });
   const exact = calendar.minus({
     hours: hours ?? 0,

@@ -93,7 +93,7 @@ const failed = results.filter((r) => r.failed).length;
 // 3. Baseline: the same normalised rows, loaded with plain multi-row INSERTs of 1,000 rows.
 const client = new pg.Client({ connectionString: databaseUrl });
 await client.connect();
-await client.query('create table bench_raw_entities (like catalog_entities including defaults)');
+await client.query('create table bench_raw_entities (like catalog_entities including defaults including compression)');
 const cols = (
   await client.query<{ column_name: string }>(
     "select column_name from information_schema.columns where table_name = 'catalog_entities' and column_name <> 'id' order by ordinal_position",

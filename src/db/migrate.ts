@@ -10,6 +10,7 @@ import * as m007 from './migrations/2026-11-27-007-booking.js';
 import * as m008 from './migrations/2026-11-27-008-orders-checkout.js';
 import * as m009 from './migrations/2026-11-27-009-orders-read-paths.js';
 import * as m010 from './migrations/2026-11-27-010-search-open-occurrences.js';
+import * as m011 from './migrations/2026-11-27-011-catalog-lz4.js';
 
 /** Migrations in order. Listed by hand so the set is fixed at build time and needs no file scan. */
 const migrations: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-27-008-orders-checkout': m008,
   '2026-11-27-009-orders-read-paths': m009,
   '2026-11-27-010-search-open-occurrences': m010,
+  '2026-11-27-011-catalog-lz4': m011,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

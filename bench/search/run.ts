@@ -35,6 +35,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
 import type { DB } from '../../src/db/schema.js';
 import { createDeps } from '../../src/deps.js';
+import { cpuMs, postgresBackendsCpuMs } from '../lib/proc.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
@@ -338,6 +339,8 @@ interface Sample {
   byName: Map<string, number[]>;
   seconds: number;
   failures: number;
+  /** CPU (ms) the PostgreSQL backends of the search database used during the run. */
+  pgCpuMs?: number;
 }
 
 function pick(queries: Query[], seed: number) {
@@ -386,6 +389,7 @@ async function driveApi(url: string, queries: Query[], seconds: number): Promise
 }
 
 async function driveSql(queries: Query[], sqlByPath: Map<string, Statement[][]>, seconds: number): Promise<Sample> {
+  const pg0 = postgresBackendsCpuMs(SEARCH_DB);
   const pool = new pg.Pool({ connectionString: dbUrl(SEARCH_DB), max: POOL_SIZE, types: typeParsers });
   const next = pick(queries, 7);
   const byName = new Map<string, number[]>();
@@ -410,8 +414,11 @@ async function driveSql(queries: Query[], sqlByPath: Map<string, Statement[][]>,
       }
     }),
   );
+  // Read before the pool's backends exit (they were opened during the run, so all their CPU counts).
+  const pg1 = postgresBackendsCpuMs(SEARCH_DB);
   await pool.end();
-  return { times, byName, seconds: (performance.now() - started) / 1000, failures };
+  const pgCpuMs = pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : undefined;
+  return { times, byName, seconds: (performance.now() - started) / 1000, failures, pgCpuMs };
 }
 
 // ---- EXPLAIN (--explain) ------------------------------------------------------------------
@@ -560,7 +567,13 @@ async function main() {
 
   say(`API: warm-up ${warmup} s, then ${duration} s at ${connections} connections…`);
   await driveApi(base, queries, warmup);
+  const node0 = cpuMs(server.pid);
+  const pg0 = postgresBackendsCpuMs(SEARCH_DB);
   const api = await driveApi(base, queries, duration);
+  const node1 = cpuMs(server.pid);
+  const pg1 = postgresBackendsCpuMs(SEARCH_DB);
+  const apiNodeMs = node0 !== undefined && node1 !== undefined ? node1 - node0 : undefined;
+  api.pgCpuMs = pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : undefined;
   server.kill('SIGTERM');
   say(
     `SQL alone: warm-up ${warmup} s, then ${duration} s at ${connections} concurrent requests, pool of ${POOL_SIZE}…`,
@@ -603,6 +616,14 @@ async function main() {
         .map((c) => c.padStart(12))
         .join('')}`,
     );
+  const perRequest = (ms: number | undefined, n: number) => (ms === undefined || n === 0 ? '-' : (ms / n).toFixed(2));
+  say('');
+  say(
+    `CPU per request (from /proc): API — server ${perRequest(apiNodeMs, api.times.length)} ms, PostgreSQL ${perRequest(api.pgCpuMs, api.times.length)} ms; SQL alone — PostgreSQL ${perRequest(sqlOnly.pgCpuMs, sqlOnly.times.length)} ms. Load average now ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}.`,
+  );
   say('');
   say(
     `${'per search'.padEnd(38)}${'found'.padStart(8)}${'API p50'.padStart(11)}${'API p95'.padStart(11)}${'SQL p50'.padStart(11)}${'SQL p95'.padStart(11)}`,

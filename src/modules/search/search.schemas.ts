@@ -75,7 +75,10 @@ export const RestrictedCollection = JsonLd('imin:RestrictedCollection: a page of
   '@context': Type.Array(Type.String()),
   id: Type.String(),
   type: Type.Literal('imin:RestrictedCollection'),
-  'imin:totalItems': Type.Integer({ description: 'Matching items (exact up to 10,000)' }),
+  'imin:totalItems': Type.Integer({
+    description:
+      'Matching items, capped at 10,000; an estimate for large upcoming-sessions results with time-of-day or day filters (imin §1.4)',
+  }),
   view: JsonLd('PartialCollectionView: first, last, next, previous, urlTemplate, paging'),
   'imin:item': Type.Array(JsonLd('An item')),
 });

@@ -22,19 +22,17 @@ export function cpuMs(pid: number | undefined): number | undefined {
 }
 
 /**
- * CPU (ms) used so far by the PostgreSQL backends connected to `database` on this machine (their
- * process title names the database). Backends that exit between two readings drop out of the
- * sum, so read it around phases that keep their connections open.
+ * CPU (ms) used so far by each PostgreSQL backend connected to `database` on this machine (their
+ * process title names the database), by process id. Compare two readings with `cpuSpent`.
  */
-export function postgresBackendsCpuMs(database: string): number | undefined {
+export function postgresBackendsCpu(database: string): Map<number, number> | undefined {
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
   } catch {
     return undefined;
   }
-  let total = 0;
-  let found = false;
+  const backends = new Map<number, number>();
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     let title: string;
@@ -45,9 +43,19 @@ export function postgresBackendsCpuMs(database: string): number | undefined {
     }
     if (!title.startsWith('postgres: ') || !title.split(' ').includes(database)) continue;
     const ms = cpuMs(Number(entry));
-    if (ms === undefined) continue;
-    total += ms;
-    found = true;
+    if (ms !== undefined) backends.set(Number(entry), ms);
   }
-  return found ? total : undefined;
+  return backends;
+}
+
+/**
+ * CPU spent between two readings of `postgresBackendsCpu`: backends that started in between
+ * count whole; backends that ended in between are missing from the later reading, so what they
+ * spent after the first is not counted (the figure is a lower bound when connections churn).
+ */
+export function cpuSpent(before: Map<number, number> | undefined, after: Map<number, number> | undefined) {
+  if (!before || !after) return undefined;
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
 }

@@ -20,7 +20,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createBrokersService } from '../../src/modules/brokers/index.js';
 import { freePort } from '../../test/net.js';
-import { cpuMs, postgresBackendsCpuMs } from '../lib/proc.js';
+import { cpuMs, cpuSpent, postgresBackendsCpu } from '../lib/proc.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = new Map<string, string>();
@@ -332,12 +332,12 @@ async function main() {
         ['SQL alone', () => driveSql(pool, s, DURATION)],
       ] as const) {
         const node0 = target === 'activehub' ? cpuMs(serverPid) : undefined;
-        const pg0 = postgresBackendsCpuMs(DB_NAME);
+        const pg0 = postgresBackendsCpu(DB_NAME);
         const r = await run();
         const node1 = target === 'activehub' ? cpuMs(serverPid) : undefined;
-        const pg1 = postgresBackendsCpuMs(DB_NAME);
+        const pg1 = postgresBackendsCpu(DB_NAME);
         const nodeMs = node0 !== undefined && node1 !== undefined ? node1 - node0 : undefined;
-        const pgMs = pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : undefined;
+        const pgMs = cpuSpent(pg0, pg1);
         lines.push(
           `${s.name.padEnd(20)} ${target.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} ${percentile(r.times, 50).toFixed(2).padStart(8)} ${percentile(r.times, 95).toFixed(2).padStart(8)} ${percentile(r.times, 99).toFixed(2).padStart(8)} ${perRequest(nodeMs, r.times.length).padStart(12)} ${perRequest(pgMs, r.times.length).padStart(10)} ${(r.kb === undefined ? '-' : r.kb.toFixed(1)).padStart(8)}  ${r.bad}`,
         );

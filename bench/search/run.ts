@@ -35,7 +35,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
 import type { DB } from '../../src/db/schema.js';
 import { createDeps } from '../../src/deps.js';
-import { cpuMs, postgresBackendsCpuMs } from '../lib/proc.js';
+import { cpuMs, cpuSpent, postgresBackendsCpu } from '../lib/proc.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
@@ -389,7 +389,7 @@ async function driveApi(url: string, queries: Query[], seconds: number): Promise
 }
 
 async function driveSql(queries: Query[], sqlByPath: Map<string, Statement[][]>, seconds: number): Promise<Sample> {
-  const pg0 = postgresBackendsCpuMs(SEARCH_DB);
+  const pg0 = postgresBackendsCpu(SEARCH_DB);
   const pool = new pg.Pool({ connectionString: dbUrl(SEARCH_DB), max: POOL_SIZE, types: typeParsers });
   const next = pick(queries, 7);
   const byName = new Map<string, number[]>();
@@ -415,9 +415,9 @@ async function driveSql(queries: Query[], sqlByPath: Map<string, Statement[][]>,
     }),
   );
   // Read before the pool's backends exit (they were opened during the run, so all their CPU counts).
-  const pg1 = postgresBackendsCpuMs(SEARCH_DB);
+  const pg1 = postgresBackendsCpu(SEARCH_DB);
   await pool.end();
-  const pgCpuMs = pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : undefined;
+  const pgCpuMs = cpuSpent(pg0, pg1);
   return { times, byName, seconds: (performance.now() - started) / 1000, failures, pgCpuMs };
 }
 
@@ -568,12 +568,12 @@ async function main() {
   say(`API: warm-up ${warmup} s, then ${duration} s at ${connections} connections…`);
   await driveApi(base, queries, warmup);
   const node0 = cpuMs(server.pid);
-  const pg0 = postgresBackendsCpuMs(SEARCH_DB);
+  const pg0 = postgresBackendsCpu(SEARCH_DB);
   const api = await driveApi(base, queries, duration);
   const node1 = cpuMs(server.pid);
-  const pg1 = postgresBackendsCpuMs(SEARCH_DB);
+  const pg1 = postgresBackendsCpu(SEARCH_DB);
   const apiNodeMs = node0 !== undefined && node1 !== undefined ? node1 - node0 : undefined;
-  api.pgCpuMs = pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : undefined;
+  api.pgCpuMs = cpuSpent(pg0, pg1);
   server.kill('SIGTERM');
   say(
     `SQL alone: warm-up ${warmup} s, then ${duration} s at ${connections} concurrent requests, pool of ${POOL_SIZE}…`,

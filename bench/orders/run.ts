@@ -242,29 +242,26 @@ async function main() {
     const pool = new pg.Pool({ connectionString: dbUrl, max: CONNECTIONS });
     const { rows } = await pool.query<{ broker_id: number }>('select broker_id from orders limit 1');
     const brokerId = rows[0]!.broker_id;
-    const pageIds = orderIds.slice(0, 10);
-    // What rendering a page of orders reads besides the orders: their items, refunds and receipts.
-    const pageSql: [string, unknown[]][] = [
-      [`select * from order_items where order_id = any($1) order by order_id, position`, [pageIds]],
-      [`select * from order_refunds where order_id = any($1) order by created_at, id`, [pageIds]],
-      [
-        `select id, order_id, sequence, reason, created_at from order_receipts where order_id = any($1)
-         order by order_id, sequence desc`,
-        [pageIds],
-      ],
-    ];
+    // An order with its items, refunds and receipts, as the API reads it: one statement.
+    const withParts = `select o.*,
+        (select coalesce(json_agg(a), '[]') from (select * from order_items i where i.order_id = o.id
+           order by i.position) a) as items,
+        (select coalesce(json_agg(a), '[]') from (select * from order_refunds r where r.order_id = o.id
+           order by r.created_at, r.id) a) as refunds,
+        (select coalesce(json_agg(a), '[]') from (select c.id, c.order_id, c.sequence, c.reason, c.created_at
+           from order_receipts c where c.order_id = o.id order by c.sequence desc) a) as receipts
+      from orders o`;
     const historySql = (page: number): [string, unknown[]][] => [
       [
         `select visible_orders from customer_order_counts where broker_id = $1 and customer_identifier = $2`,
         [brokerId, CUSTOMER],
       ],
       [
-        `select o.* from (select id, created_at from orders where broker_id = $1 and customer_identifier = $2
+        `${withParts} join (select id, created_at from orders where broker_id = $1 and customer_identifier = $2
            and status in ('confirmed','cancelled') order by created_at desc, id desc limit 10 offset $3) page
-         join orders o on o.id = page.id order by page.created_at desc, page.id desc`,
+         on page.id = o.id order by page.created_at desc, page.id desc`,
         [brokerId, CUSTOMER, (page - 1) * 10],
       ],
-      ...pageSql,
     ];
     const scenarios: Scenario[] = [
       {
@@ -287,11 +284,11 @@ async function main() {
             [brokerId, CUSTOMER],
           ],
           [
-            `select * from order_items where order_broker_id = $1 and order_customer_identifier = $2
+            `select i.*, (select to_json(o) from (select * from orders where orders.id = i.order_id) o) as "order"
+             from order_items i where order_broker_id = $1 and order_customer_identifier = $2
              and status = 'https://openactive.io/OrderItemConfirmed' and start_date > now() order by start_date, id limit 10`,
             [brokerId, CUSTOMER],
           ],
-          [`select * from orders where id = any($1)`, [pageIds]],
         ],
       },
       {
@@ -299,21 +296,8 @@ async function main() {
         path: (i) => `/api/v2/orders/${orderIds[i % orderIds.length]!}`,
         sql: (i) => [
           [
-            `select * from orders where id = $1 and broker_id = $2 and status in ('confirmed','cancelled')`,
+            `${withParts} where o.id = $1 and o.broker_id = $2 and o.status in ('confirmed','cancelled')`,
             [orderIds[i % orderIds.length], brokerId],
-          ],
-          [
-            `select * from order_items where order_id = any($1) order by order_id, position`,
-            [[orderIds[i % orderIds.length]]],
-          ],
-          [
-            `select * from order_refunds where order_id = any($1) order by created_at, id`,
-            [[orderIds[i % orderIds.length]]],
-          ],
-          [
-            `select id, order_id, sequence, reason, created_at from order_receipts where order_id = any($1)
-             order by order_id, sequence desc`,
-            [[orderIds[i % orderIds.length]]],
           ],
         ],
       },

@@ -1,4 +1,5 @@
-import type { Insertable, Updateable } from 'kysely';
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
 import type {
   OrderReceiptsTable,
   OrderRefundsTable,
@@ -29,12 +30,84 @@ export async function countCustomerOrders(db: OrdersApiExecutor, brokerId: numbe
   return row?.visible_orders ?? 0;
 }
 
-/**
- * One page of a customer's order history, newest first (§3.1). The page's ids are found in the
- * history index alone (skipping `offset` entries there, not `offset` order rows), then only the
- * page's orders are read.
+/*
+ * Reads that bring an order's items, refunds and receipts with it in one statement (as JSON
+ * arrays the database builds), for the Orders API's answers. JSON carries timestamps as text:
+ * `revive` turns them back into Dates, so the rows are the same as the tables' own reads.
  */
-export function findCustomerOrders(
+
+const ITEM_TIMESTAMPS = ['created_at', 'updated_at', 'start_date', 'cancelled_at', 'cancellation_requested_at'];
+const REFUND_TIMESTAMPS = ['created_at', 'updated_at'];
+const RECEIPT_TIMESTAMPS = ['created_at'];
+const ORDER_TIMESTAMPS = ['created_at', 'updated_at', 'confirmed_at', 'failed_at', 'seller_updated_at'];
+
+function revive<T>(row: T, keys: string[]): T {
+  const r = row as Record<string, unknown>;
+  for (const key of keys) if (typeof r[key] === 'string') r[key] = new Date(r[key]);
+  return row;
+}
+
+function withParts(db: OrdersApiExecutor) {
+  return db
+    .selectFrom('orders')
+    .selectAll('orders')
+    .select((eb) => [
+      jsonArrayFrom(
+        eb
+          .selectFrom('order_items')
+          .selectAll('order_items')
+          .whereRef('order_items.order_id', '=', 'orders.id')
+          .orderBy('order_items.position'),
+      ).as('items'),
+      jsonArrayFrom(
+        eb
+          .selectFrom('order_refunds')
+          .selectAll('order_refunds')
+          .whereRef('order_refunds.order_id', '=', 'orders.id')
+          .orderBy('order_refunds.created_at')
+          .orderBy('order_refunds.id'),
+      ).as('refunds'),
+      jsonArrayFrom(
+        eb
+          .selectFrom('order_receipts')
+          .select([
+            'order_receipts.id',
+            'order_receipts.order_id',
+            'order_receipts.sequence',
+            'order_receipts.reason',
+            'order_receipts.created_at',
+          ])
+          .whereRef('order_receipts.order_id', '=', 'orders.id')
+          .orderBy('order_receipts.sequence', 'desc'),
+      ).as('receipts'),
+    ]);
+}
+
+type WithPartsRow = Awaited<ReturnType<ReturnType<typeof withParts>['execute']>>[number];
+
+type Row<T extends keyof OrdersApiTables> = Selectable<OrdersApiTables[T]>;
+
+function reviveParts(rows: WithPartsRow[]) {
+  return rows.map((row) => ({
+    ...row,
+    items: row.items.map((item) => revive(item, ITEM_TIMESTAMPS) as unknown as Row<'order_items'>),
+    refunds: row.refunds.map((refund) => revive(refund, REFUND_TIMESTAMPS) as unknown as Row<'order_refunds'>),
+    receipts: row.receipts.map(
+      (receipt) =>
+        revive(receipt, RECEIPT_TIMESTAMPS) as unknown as Pick<
+          Row<'order_receipts'>,
+          'id' | 'order_id' | 'sequence' | 'reason' | 'created_at'
+        >,
+    ),
+  }));
+}
+
+/**
+ * One page of a customer's order history, newest first (§3.1), each order with its parts. The
+ * page's ids are found in the history index alone (skipping `offset` entries there, not `offset`
+ * order rows), then only the page's orders are read.
+ */
+export async function findCustomerOrdersWithParts(
   db: OrdersApiExecutor,
   brokerId: number,
   identifier: string,
@@ -51,13 +124,23 @@ export function findCustomerOrders(
     .orderBy('id', 'desc')
     .limit(limit)
     .offset(offset);
-  return db
-    .selectFrom(page.as('page'))
-    .innerJoin('orders', 'orders.id', 'page.id')
-    .selectAll('orders')
-    .orderBy('page.created_at', 'desc')
-    .orderBy('page.id', 'desc')
+  return reviveParts(
+    await withParts(db)
+      .innerJoin(page.as('page'), 'page.id', 'orders.id')
+      .orderBy('page.created_at', 'desc')
+      .orderBy('page.id', 'desc')
+      .execute(),
+  );
+}
+
+/** One completed order of the broker with its parts. */
+export async function findVisibleOrderWithParts(db: OrdersApiExecutor, brokerId: number, id: string) {
+  const rows = await withParts(db)
+    .where('orders.id', '=', id)
+    .where('orders.broker_id', '=', brokerId)
+    .where('orders.status', 'in', VISIBLE_STATUSES)
     .execute();
+  return reviveParts(rows)[0];
 }
 
 export function findVisibleOrder(db: OrdersApiExecutor, brokerId: number, id: string) {
@@ -122,8 +205,8 @@ export async function countUpcomingItems(db: OrdersApiExecutor, brokerId: number
   return Number(row.n);
 }
 
-/** One page of a customer's upcoming order items, soonest first (§3.4). */
-export function findUpcomingItems(
+/** One page of a customer's upcoming order items, soonest first (§3.4), each with its order. */
+export async function findUpcomingItems(
   db: OrdersApiExecutor,
   brokerId: number,
   identifier: string,
@@ -131,13 +214,22 @@ export function findUpcomingItems(
   limit: number,
   offset: number,
 ) {
-  return upcoming(db, brokerId, identifier, now)
-    .selectAll()
+  const rows = await upcoming(db, brokerId, identifier, now)
+    .selectAll('order_items')
+    .select((eb) =>
+      jsonObjectFrom(eb.selectFrom('orders').selectAll('orders').whereRef('orders.id', '=', 'order_items.order_id')).as(
+        'order',
+      ),
+    )
     .orderBy('start_date')
     .orderBy('id')
     .limit(limit)
     .offset(offset)
     .execute();
+  return rows.map(({ order, ...item }) => ({
+    ...item,
+    order: order ? (revive(order, ORDER_TIMESTAMPS) as unknown as Row<'orders'>) : null,
+  }));
 }
 
 export function findOrdersByIds(db: OrdersApiExecutor, ids: string[]) {

@@ -33,7 +33,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     });
   const database =
     overrides.database ??
-    (await openDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir }));
+    (await openDatabase({
+      url: config.databaseUrl,
+      dataDir: config.databaseUrl ? undefined : config.dataDir,
+      onConnectionError: (err) => log.warn({ err }, 'an idle database connection failed; the pool will open another'),
+    }));
   const jobs = createJobs({ database, log, pollIntervalSeconds: config.jobs.pollIntervalSeconds });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });

@@ -32,6 +32,12 @@ export interface DatabaseOptions {
   /** A PGlite data-dir dump to start from (tests start every file from a migrated snapshot). */
   loadDataDir?: Blob | undefined;
   poolSize?: number;
+  /**
+   * PostgreSQL only: told when an idle pooled connection fails (the server restarted, or an
+   * administrator ended the session). The pool drops that connection and opens a new one when
+   * next needed; without a listener the failure would end the process.
+   */
+  onConnectionError?: (err: Error) => void;
 }
 
 // Both drivers must hand back the same JS types: bigint counts as numbers, `date` as the
@@ -40,11 +46,15 @@ const parseInt8 = (value: string): number => Number(value);
 const identity = (value: string): string => value;
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  if (options.url) return openPostgres(options.url, options.poolSize ?? 20);
+  if (options.url) return openPostgres(options.url, options.poolSize ?? 20, options.onConnectionError);
   return openPglite(options);
 }
 
-async function openPostgres(url: string, poolSize: number): Promise<Database> {
+async function openPostgres(
+  url: string,
+  poolSize: number,
+  onConnectionError: ((err: Error) => void) | undefined,
+): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -56,6 +66,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       }) as typeof pg.types.getTypeParser,
     },
   });
+  pool.on('error', (err) => onConnectionError?.(err));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(db);
   return {

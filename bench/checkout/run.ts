@@ -37,14 +37,19 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'pg-url': { type: 'string' },
     'show-sql': { type: 'boolean', default: false },
+    'seller-cpu': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log(
-    'npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://user@host:5432] [--show-sql]',
+    'npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://user@host:5432] [--show-sql] [--seller-cpu N]',
   );
-  console.log('  --show-sql   print the statements of one checkout, step by step (PostgreSQL only)');
+  console.log('  --show-sql     print the statements of one checkout, step by step (PostgreSQL only)');
+  console.log(
+    '  --seller-cpu N run the seller (sandbox, with its embedded database) on CPU N only (Linux taskset); run the\n' +
+      '                 bench itself with `taskset -c M` to keep activehub off that core',
+  );
   process.exit(0);
 }
 const CHECKOUTS = Number(values.checkouts);
@@ -91,9 +96,10 @@ async function main() {
   // ---- the seller: the sandbox booking system in its own process --------------------------
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const sellerArgs = ['bin/activehub.js', 'sandbox', '--port', String(port), '--sessions', '50'];
   const child: ChildProcess = spawn(
-    process.execPath,
-    ['bin/activehub.js', 'sandbox', '--port', String(port), '--sessions', '50'],
+    values['seller-cpu'] ? 'taskset' : process.execPath,
+    values['seller-cpu'] ? ['-c', values['seller-cpu'], process.execPath, ...sellerArgs] : sellerArgs,
     {
       env: {
         ...process.env,

@@ -30,6 +30,7 @@ import { closeDeps, createDeps } from '../../src/deps.js';
 import { createCheckoutService } from '../../src/modules/checkout/index.js';
 import { renderConfirmationEmail } from '../../src/modules/notifications/index.js';
 import { freePort } from '../../test/net.js';
+import { cpuSpent, recordCpuMs } from '../lib/proc.js';
 
 const { values } = parseArgs({
   options: {
@@ -296,23 +297,19 @@ async function main() {
 
   // CPU of the PostgreSQL backends serving the bench database (when the server runs on this
   // machine), sampled since pool connections come and go.
-  const backendTicks = new Map<number, number>();
+  const backendCpu = new Map<number, number>();
   const sampleBackends = async () => {
     if (!databaseUrl) return;
     const r = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(
       database.db,
     );
-    for (const { pid } of r.rows) {
-      try {
-        const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        backendTicks.set(pid, Number(f[11]) + Number(f[12]));
-      } catch {
-        // not on this machine, or gone
-      }
-    }
+    recordCpuMs(
+      r.rows.map((row) => row.pid),
+      backendCpu,
+    );
   };
   await sampleBackends();
-  const ticksBefore = new Map(backendTicks);
+  const cpuBefore = new Map(backendCpu);
   const sampler = setInterval(() => void sampleBackends().catch(() => undefined), 500);
   const cpu0 = process.cpuUsage();
   const started = performance.now();
@@ -321,9 +318,7 @@ async function main() {
   const cpu = process.cpuUsage(cpu0);
   clearInterval(sampler);
   await sampleBackends();
-  const hz = 100; // USER_HZ: /proc/<pid>/stat counts in 1/100 s on Linux
-  let backendMs = 0;
-  for (const [pid, t] of backendTicks) backendMs += ((t - (ticksBefore.get(pid) ?? 0)) * 1000) / hz;
+  const backendMs = cpuSpent(cpuBefore, backendCpu) ?? 0;
 
   // Baseline: the seller alone — the same C1, C2, B straight from the booking client.
   const target = await services.booking.targetFor(publisher.id, `${base}/api/identifiers/sellers/1`);

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { freePort } from '../../test/net.js';
+import { cpuMs } from '../lib/proc.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const API_KEY = 'ah_bench_0123456789abcdefghijklmnop';
@@ -262,25 +263,6 @@ const identifierFromLocation = (location: string | string[] | undefined): string
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/**
- * CPU time (user + system, ms) a process has used so far, from /proc (Linux); undefined where
- * that is not available. Per-request CPU of the server shows what the stack costs even when
- * the machine's other load makes requests/s noisy.
- */
-function cpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return undefined;
-  }
 }
 
 /** What one autocannon run saw. */

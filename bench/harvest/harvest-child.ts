@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { closeDeps, createDeps } from '../../src/deps.js';
 import { parseRpdePage } from '../../src/lib/rpde.js';
+import { cpuSpent, recordCpuMs } from '../lib/proc.js';
 
 const databaseUrl = process.env.BENCH_DATABASE_URL!;
 const datasetUrl = process.env.BENCH_DATASET_URL!;
@@ -56,25 +57,21 @@ const walkSeconds = (Date.now() - walkStarted) / 1000;
 // CPU of the database server processes serving this database, when the server runs on this
 // machine (sampled, since pool connections come and go): with the machine shared, CPU per item
 // is steadier than items/s.
-const backendTicks = new Map<number, number>();
+const backendCpu = new Map<number, number>();
 async function sampleBackends(): Promise<void> {
   const r = await deps.database.db.executeQuery<{ pid: number }>(
     CompiledQuery.raw('select pid from pg_stat_activity where datname = current_database()'),
   );
-  for (const { pid } of r.rows) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      backendTicks.set(pid, Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // not on this machine, or gone
-    }
-  }
+  recordCpuMs(
+    r.rows.map((row) => row.pid),
+    backendCpu,
+  );
 }
 
 // 2. activehub's harvester.
 const rssBefore = peakRssMb();
 await sampleBackends();
-const ticksBefore = new Map(backendTicks);
+const backendCpuBefore = new Map(backendCpu);
 const sampler = setInterval(() => void sampleBackends().catch(() => undefined), 1000);
 const cpuBefore = process.cpuUsage();
 const started = Date.now();
@@ -84,8 +81,7 @@ const cpu = process.cpuUsage(cpuBefore);
 clearInterval(sampler);
 await sampleBackends();
 const harvesterCpuSeconds = (cpu.user + cpu.system) / 1e6;
-const databaseCpuSeconds =
-  [...backendTicks].reduce((sum, [pid, ticks]) => sum + ticks - (ticksBefore.get(pid) ?? 0), 0) / 100;
+const databaseCpuSeconds = (cpuSpent(backendCpuBefore, backendCpu) ?? 0) / 1000;
 const items = results.reduce((a, r) => a + r.updated + r.deleted, 0);
 const peak = peakRssMb();
 const failed = results.filter((r) => r.failed).length;

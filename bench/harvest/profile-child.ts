@@ -15,6 +15,7 @@ import { buildServices } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { closeDeps, createDeps } from '../../src/deps.js';
+import { recordCpuMs } from '../lib/proc.js';
 
 const databaseUrl = process.env.BENCH_DATABASE_URL!;
 const datasetUrl = process.env.BENCH_DATASET_URL!;
@@ -65,19 +66,15 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
 } as typeof pg.Client.prototype.query;
 
 // CPU of the database backends serving this database (sampled: pool connections come and go).
-const backendTicks = new Map<number, number>();
+const backendCpu = new Map<number, number>();
 const sampleBackends = async () => {
   const r = await deps.database.db.executeQuery<{ pid: number }>(
     CompiledQuery.raw('select pid from pg_stat_activity where datname = current_database()'),
   );
-  for (const { pid } of r.rows) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      backendTicks.set(pid, Number(f[11]) + Number(f[12]));
-    } catch {
-      // gone
-    }
-  }
+  recordCpuMs(
+    r.rows.map((row) => row.pid),
+    backendCpu,
+  );
 };
 const sampler = setInterval(() => void sampleBackends(), 1000);
 const cpu0 = process.cpuUsage();
@@ -89,7 +86,7 @@ const cpu = process.cpuUsage(cpu0);
 await sampleBackends();
 clearInterval(sampler);
 pg.Client.prototype.query = origQuery;
-const pgCpu = [...backendTicks.values()].reduce((a, b) => a + b, 0) / 100;
+const pgCpu = [...backendCpu.values()].reduce((a, b) => a + b, 0) / 1000;
 for (const [k, t] of [...timings].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15))
   process.stdout.write(`${String(Math.round(t.ms)).padStart(8)} ms ${String(t.n).padStart(6)}× ${k}\n`);
 const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));

@@ -59,3 +59,14 @@ export function cpuSpent(before: Map<number, number> | undefined, after: Map<num
   for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
   return total;
 }
+
+/**
+ * Records the CPU (ms) each of `pids` has used so far into `into` (processes not on this machine,
+ * or gone, are skipped). Sampled now and then, it keeps what short-lived pool connections spent.
+ */
+export function recordCpuMs(pids: Iterable<number>, into: Map<number, number>): void {
+  for (const pid of pids) {
+    const ms = cpuMs(pid);
+    if (ms !== undefined) into.set(pid, ms);
+  }
+}

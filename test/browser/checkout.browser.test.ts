@@ -2,7 +2,12 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startCheckoutWorld, type CheckoutWorld } from '../flows/checkout-fixture.js';
+import {
+  checkoutSessionBody,
+  createAccount,
+  startCheckoutWorld,
+  type CheckoutWorld,
+} from '../flows/checkout-fixture.js';
 import { chromiumInstalled, launchChromium, openTab, type Tab } from './browser.js';
 
 /*
@@ -62,16 +67,7 @@ async function newTab(): Promise<Page> {
 const guestUrl = (opportunityId: string) =>
   `${base}/checkout/${broker.slug}/v1/scheduled-sessions/${encodeURIComponent(opportunityId)}`;
 
-async function account(givenName: string): Promise<string> {
-  const res = await w.t.request({
-    method: 'POST',
-    url: '/api/v2/customer-accounts',
-    key: broker.key,
-    payload: { email: `${givenName.toLowerCase()}@example.com`, givenName, familyName: 'Wu' },
-  });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json<Json>().identifier as string;
-}
+const account = (givenName: string) => createAccount(w.t, broker.key, givenName);
 
 /** POST …/api/checkout-sessions as the broker's server would; the page to send the customer to. */
 async function checkoutSession(customer: string, items: Json[]): Promise<string> {
@@ -79,10 +75,7 @@ async function checkoutSession(customer: string, items: Json[]): Promise<string>
     method: 'POST',
     url: `/checkout/${broker.slug}/api/checkout-sessions`,
     key: broker.key,
-    payload: {
-      '@context': ['https://openactive.io/', 'https://imin.co/'],
-      type: 'imin:CheckoutSession',
-      'imin:initialOrder': { type: 'OrderQuote', customer, orderedItem: items },
+    payload: checkoutSessionBody(customer, items, {
       'imin:navigationLinks': [
         {
           type: 'WebPage',
@@ -97,7 +90,7 @@ async function checkoutSession(customer: string, items: Json[]): Promise<string>
           url: 'https://acme.example.com/users/louis',
         },
       ],
-    },
+    }),
   });
   expect(res.statusCode, res.body).toBe(201);
   return base + new URL(res.json<Json>().potentialAction[0].target as string).pathname;

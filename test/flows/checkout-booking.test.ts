@@ -2,7 +2,13 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCheckoutService, type CheckoutView } from '../../src/modules/checkout/index.js';
 import { renderConfirmationEmail } from '../../src/modules/notifications/index.js';
-import { startCheckoutWorld, type CheckoutWorld } from './checkout-fixture.js';
+import {
+  checkoutSessionBody,
+  createAccount,
+  orderItemFor,
+  startCheckoutWorld,
+  type CheckoutWorld,
+} from './checkout-fixture.js';
 
 /*
  * Booking through checkout against the sandbox booking system over real HTTP: the booking exists
@@ -21,38 +27,13 @@ let w: CheckoutWorld;
 let broker: { slug: string; key: string; brokerId: number };
 let account: string;
 
-async function createAccount(givenName: string): Promise<string> {
-  const res = await w.t.request({
-    method: 'POST',
-    url: '/api/v2/customer-accounts',
-    key: broker.key,
-    payload: { email: `${givenName.toLowerCase()}@example.com`, givenName, familyName: 'Wu' },
-  });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json<Json>().identifier as string;
-}
-
 /** An authenticated session for one place (or an inline Person), created through the API. */
 async function newSession(opportunity: { id: string; offers: string[] }, customer: unknown = account): Promise<string> {
   const res = await w.t.request({
     method: 'POST',
     url: `/checkout/${broker.slug}/api/checkout-sessions`,
     key: broker.key,
-    payload: {
-      '@context': ['https://openactive.io/', 'https://imin.co/'],
-      type: 'imin:CheckoutSession',
-      'imin:initialOrder': {
-        type: 'OrderQuote',
-        customer,
-        orderedItem: [
-          {
-            type: 'OrderItem',
-            orderedItem: { type: 'ScheduledSession', identifier: opportunity.id },
-            acceptedOffer: opportunity.offers[0],
-          },
-        ],
-      },
-    },
+    payload: checkoutSessionBody(customer, [orderItemFor(opportunity)]),
   });
   expect(res.statusCode, res.body).toBe(201);
   return (res.headers.location as string).split('/').pop()!;
@@ -74,7 +55,7 @@ async function payment(id: string) {
 beforeAll(async () => {
   w = await startCheckoutWorld();
   broker = await w.t.newBroker({ products: ['booking', 'checkout'] });
-  account = await createAccount('Louis');
+  account = await createAccount(w.t, broker.key, 'Louis');
 }, 120_000);
 
 afterAll(async () => {

@@ -43,6 +43,38 @@ export interface CheckoutWorld {
 }
 
 export const TEST_CLIENT = { 'X-OpenActive-Test-Client-Id': 'activehub' };
+
+/** Creates a customer account through the API, as a broker's server would; its identifier. */
+export async function createAccount(
+  t: TestContext,
+  key: string,
+  givenName: string,
+  email = `${givenName.toLowerCase()}@example.com`,
+): Promise<string> {
+  const res = await t.request({
+    method: 'POST',
+    url: '/api/v2/customer-accounts',
+    key,
+    payload: { email, givenName, familyName: 'Wu' },
+  });
+  if (res.statusCode !== 201) throw new Error(`the account was not created: ${res.statusCode} ${res.body}`);
+  return res.json<Json>().identifier as string;
+}
+
+/** An OrderItem for one place of a ScheduledSession at its first offer. */
+export const orderItemFor = (opportunity: { id: string; offers: string[] }): Json => ({
+  type: 'OrderItem',
+  orderedItem: { type: 'ScheduledSession', identifier: opportunity.id },
+  acceptedOffer: opportunity.offers[0],
+});
+
+/** The imin:CheckoutSession a broker's server posts to `{checkoutBaseUrl}/api/checkout-sessions`. */
+export const checkoutSessionBody = (customer: unknown, orderedItem: Json[], extra: Json = {}): Json => ({
+  '@context': ['https://openactive.io/', 'https://imin.co/'],
+  type: 'imin:CheckoutSession',
+  'imin:initialOrder': { type: 'OrderQuote', customer, orderedItem },
+  ...extra,
+});
 const MEDIA = 'application/vnd.openactive.booking+json; version=1';
 
 export async function startCheckoutWorld(

@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCheckoutWorld, TEST_CLIENT, type CheckoutWorld } from './checkout-fixture.js';
+import {
+  checkoutSessionBody,
+  createAccount,
+  orderItemFor,
+  startCheckoutWorld,
+  TEST_CLIENT,
+  type CheckoutWorld,
+} from './checkout-fixture.js';
 
 /*
  * Louis's last step, against the bundled sandbox booking system over real HTTP: orders booked
@@ -21,14 +28,7 @@ beforeAll(async () => {
   w = await startCheckoutWorld({ credentialsSellerId: 1 });
   cancellable = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookableCancellable');
   broker = await w.t.newBroker({ products: ['booking', 'checkout'] });
-  const res = await w.t.request({
-    method: 'POST',
-    url: '/api/v2/customer-accounts',
-    key: broker.key,
-    payload: { email: 'louis.orders@example.com', givenName: 'Louis', familyName: 'Wu' },
-  });
-  expect(res.statusCode, res.body).toBe(201);
-  louis = res.json<Json>().identifier as string;
+  louis = await createAccount(w.t, broker.key, 'Louis', 'louis.orders@example.com');
 }, 120_000);
 
 afterAll(async () => {
@@ -41,21 +41,7 @@ async function book(opportunity: { id: string; offers: string[] }): Promise<stri
     method: 'POST',
     url: `/checkout/${broker.slug}/api/checkout-sessions`,
     key: broker.key,
-    payload: {
-      '@context': ['https://openactive.io/', 'https://imin.co/'],
-      type: 'imin:CheckoutSession',
-      'imin:initialOrder': {
-        type: 'OrderQuote',
-        customer: louis,
-        orderedItem: [
-          {
-            type: 'OrderItem',
-            orderedItem: { type: 'ScheduledSession', identifier: opportunity.id },
-            acceptedOffer: opportunity.offers[0],
-          },
-        ],
-      },
-    },
+    payload: checkoutSessionBody(louis, [orderItemFor(opportunity)]),
   });
   expect(res.statusCode, res.body).toBe(201);
   const sessionId = (res.headers.location as string).split('/').pop()!;

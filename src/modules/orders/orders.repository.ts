@@ -1,5 +1,5 @@
-import { sql, type Insertable, type Updateable } from 'kysely';
-import type { OrderItemsTable, OrdersExecutor, OrdersTable, OrderStage } from './orders.tables.js';
+import { sql, type Insertable, type QueryCreator, type Updateable } from 'kysely';
+import type { OrderItemsTable, OrdersDB, OrdersExecutor, OrdersTable, OrderStage } from './orders.tables.js';
 
 export function insertOrder(db: OrdersExecutor, order: Insertable<OrdersTable>) {
   return db.insertInto('orders').values(order).returningAll().executeTakeFirstOrThrow();
@@ -41,6 +41,16 @@ export function updatePending(
 
 const UNSETTLED: OrderStage[] = ['created', 'authorized', 'booking', 'booked'];
 
+/** The order updated with `changes` if it is still pending and unsettled (the first step of a CTE). */
+const moveUnsettled = (qb: QueryCreator<OrdersDB>, id: string, changes: Updateable<OrdersTable>) =>
+  qb
+    .updateTable('orders')
+    .set(changes)
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .where('stage', 'in', UNSETTLED)
+    .returning('id');
+
 /**
  * A pending order settled (confirmed or failed) and all its items changed with it, in one
  * statement; false, and nothing written, when the order was no longer pending.
@@ -52,15 +62,7 @@ export async function settlePending(
   itemChanges: Updateable<OrderItemsTable>,
 ): Promise<boolean> {
   const row = await db
-    .with('settled', (qb) =>
-      qb
-        .updateTable('orders')
-        .set(changes)
-        .where('id', '=', id)
-        .where('status', '=', 'pending')
-        .where('stage', 'in', UNSETTLED)
-        .returning('id'),
-    )
+    .with('settled', (qb) => moveUnsettled(qb, id, changes))
     .with('items', (qb) =>
       qb
         .updateTable('order_items')
@@ -87,15 +89,7 @@ export async function markBooked(
 ): Promise<boolean> {
   const now = changes.updated_at;
   const row = await db
-    .with('booked', (qb) =>
-      qb
-        .updateTable('orders')
-        .set(changes)
-        .where('id', '=', id)
-        .where('status', '=', 'pending')
-        .where('stage', 'in', UNSETTLED)
-        .returning('id'),
-    )
+    .with('booked', (qb) => moveUnsettled(qb, id, changes))
     .with('items', (qb) =>
       qb
         .updateTable('order_items')

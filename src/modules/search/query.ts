@@ -453,7 +453,8 @@ function readPaging(r: Reader): Paging {
   return { limit, page };
 }
 
-function emptySeries(kinds: string[]): SeriesFilters {
+/** Series filters that keep every series of the given kinds (each search narrows from here). */
+export function emptySeries(kinds: string[]): SeriesFilters {
   return {
     kinds,
     geo: null,

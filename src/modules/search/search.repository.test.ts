@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase } from '../../../test/helpers.js';
 import type { Database } from '../../db/database.js';
 import { refreshOpenStarts } from './projector.repository.js';
-import type { OccurrenceFilters, SeriesFilters } from './query.js';
+import { emptySeries, type OccurrenceFilters, type SeriesFilters } from './query.js';
 import { COUNT_CAP, SAMPLE_SERIES, searchOccurrences, type PageStrategy } from './search.repository.js';
 import { searchDb, type SearchDB, type SearchOccurrencesTable } from './search.tables.js';
 
@@ -120,29 +120,8 @@ afterAll(async () => {
 });
 
 const seriesFilters = (radiusKm: number): SeriesFilters => ({
-  kinds: ['SessionSeries'],
+  ...emptySeries(['SessionSeries']),
   geo: { ...CENTRE, radiusKm },
-  virtual: false,
-  activityMatch: [],
-  schemes: null,
-  ageInclude: null,
-  ageMinGte: null,
-  ageMaxLte: null,
-  genders: null,
-  levels: null,
-  priceGte: null,
-  priceLte: null,
-  memberAdult: null,
-  memberJunior: null,
-  accessibility: null,
-  wheelchair: null,
-  amenities: null,
-  organizerIds: null,
-  organizerName: null,
-  hfs: 'any',
-  providerIds: null,
-  facilityTypes: null,
-  placeClasses: null,
 });
 
 const window = (extra: Partial<OccurrenceFilters> = {}): OccurrenceFilters => ({

@@ -19,7 +19,7 @@ import { createCustomersService, customersRoutes, ERASE_JOB } from './modules/cu
 import { catalogRoutes, createCatalogService, createHarvester, HARVEST_JOB } from './modules/catalog/index.js';
 import { bookingRoutes, createBookingService } from './modules/booking/index.js';
 import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from './modules/search/index.js';
-import { createMailer, mailboxRoutes, renderConfirmationEmail, SEND_EMAIL_JOB } from './modules/notifications/index.js';
+import { createMailer, mailboxRoutes, SEND_EMAIL_JOB } from './modules/notifications/index.js';
 import { createPaymentsService } from './modules/payments/index.js';
 import {
   checkoutRoutes,
@@ -131,7 +131,6 @@ export function buildServices(deps: Deps) {
     payments,
     booking,
     mailer,
-    renderConfirmationEmail,
     emailFromDefault: deps.config.mail.defaultFrom,
   });
   deps.jobs.define<{ orderId: string }>(RECOVER_ORDER_JOB, (data) => checkout.recovery.handleJob(data));

@@ -28,7 +28,6 @@ import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { closeDeps, createDeps } from '../../src/deps.js';
 import { createCheckoutService } from '../../src/modules/checkout/index.js';
-import { renderConfirmationEmail } from '../../src/modules/notifications/index.js';
 import { freePort } from '../../test/net.js';
 import { cpuSpent, recordCpuMs } from '../lib/proc.js';
 
@@ -241,7 +240,6 @@ async function main() {
     payments: services.payments,
     booking,
     mailer: services.mailer,
-    renderConfirmationEmail,
     emailFromDefault: config.mail.defaultFrom,
   });
 

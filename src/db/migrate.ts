@@ -11,6 +11,7 @@ import * as m008 from './migrations/2026-11-27-008-orders-checkout.js';
 import * as m009 from './migrations/2026-11-27-009-orders-read-paths.js';
 import * as m010 from './migrations/2026-11-27-010-search-open-occurrences.js';
 import * as m011 from './migrations/2026-11-27-011-catalog-lz4.js';
+import * as m012 from './migrations/2026-11-27-012-emails-to-render.js';
 
 /** Migrations in order. Listed by hand so the set is fixed at build time and needs no file scan. */
 const migrations: Record<string, Migration> = {
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-27-009-orders-read-paths': m009,
   '2026-11-27-010-search-open-occurrences': m010,
   '2026-11-27-011-catalog-lz4': m011,
+  '2026-11-27-012-emails-to-render': m012,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

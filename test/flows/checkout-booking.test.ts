@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCheckoutService, type CheckoutView } from '../../src/modules/checkout/index.js';
-import { renderConfirmationEmail } from '../../src/modules/notifications/index.js';
 import {
   checkoutSessionBody,
   createAccount,
@@ -176,7 +175,6 @@ describe('a crash between B and our commit', () => {
       payments: s.payments,
       booking: s.booking,
       mailer: s.mailer,
-      renderConfirmationEmail,
       hooks: {
         afterBook: async () => {
           throw new Error('simulated crash after B');

@@ -41,11 +41,11 @@ import {
   type BookingTarget,
   type CardDetails,
   type CatalogPort,
+  type ConfirmationEmailInput,
   type MailerPort,
   type PaymentForm,
   type PaymentsPort,
   type QuoteInput,
-  type RenderConfirmationEmail,
 } from './ports.js';
 import { bookedDetails, createOrderRecovery, RECOVER_ORDER_JOB } from './recovery.js';
 
@@ -128,7 +128,6 @@ export interface CheckoutDeps {
   payments: PaymentsPort;
   booking: BookingPort;
   mailer: MailerPort;
-  renderConfirmationEmail: RenderConfirmationEmail;
   /** From address when the broker has none. */
   emailFromDefault?: string | undefined;
   /** How long a session lives (DECISIONS §5: 24 h). */
@@ -626,7 +625,8 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const session = known?.session.order_uuid === orderId ? known.session : await repo.findSessionByOrder(db, orderId);
     const seller = order.seller ?? {};
     const first = items[0]?.opportunity ?? {};
-    const rendered = deps.renderConfirmationEmail({
+    // The email is rendered by its delivery job, off the request path: what it needs goes with it.
+    const confirmation: ConfirmationEmailInput = {
       broker: {
         name: broker.name,
         url: broker.url,
@@ -660,7 +660,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       },
       navigationLinks: session?.navigation_links.map((l) => ({ name: l.name, url: l.url })) ?? [],
       testMode: order.test_mode,
-    });
+    };
     const from = broker.email_from ?? deps.emailFromDefault ?? `${broker.name} <bookings@activehub.invalid>`;
     // The mailer adds a job in our transaction: pg-boss must be started before it opens (on
     // PGlite's single connection, starting it inside would wait for the transaction forever).
@@ -674,10 +674,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
         kind: 'order-confirmation',
         from,
         to: order.customer.email,
-        subject: rendered.subject,
-        html: rendered.html,
-        text: rendered.text,
-        ...(rendered.attachments ? { attachments: rendered.attachments } : {}),
+        template: { name: 'order-confirmation', data: confirmation },
       });
       const confirmed = session
         ? await repo.updateSession(checkoutDb(trx), session.id, {

@@ -1,6 +1,6 @@
 import type { BookingService } from '../booking/index.js';
 import type { CatalogService } from '../catalog/index.js';
-import type { Mailer, renderConfirmationEmail } from '../notifications/index.js';
+import type { Mailer } from '../notifications/index.js';
 import type { PaymentsService } from '../payments/index.js';
 
 /*
@@ -13,7 +13,6 @@ export type PaymentsPort = Pick<PaymentsService, 'prepare' | 'authorize' | 'capt
 export type BookingPort = Pick<BookingService, 'targetFor' | 'c1' | 'c2' | 'book' | 'getOrder'>;
 export type MailerPort = Pick<Mailer, 'enqueue'>;
 export type CatalogPort = Pick<CatalogService, 'findOpportunity'>;
-export type RenderConfirmationEmail = typeof renderConfirmationEmail;
 
 export { isBookingError } from '../booking/index.js';
 export type {

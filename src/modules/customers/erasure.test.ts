@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../../../test/http-assertions.js';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
-import { renderConfirmationEmail, SEND_EMAIL_JOB } from '../notifications/index.js';
+import { renderConfirmationEmail, SEND_EMAIL_JOB, type ConfirmationEmailInput } from '../notifications/index.js';
 
 let t: TestContext;
 beforeAll(async () => {
@@ -118,7 +118,7 @@ describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
       familyName: distinctive.familyName,
       email: distinctive.updatedEmail,
     };
-    const confirmation = renderConfirmationEmail({
+    const confirmationInput: ConfirmationEmailInput = {
       broker: { name: 'Erasure Test Broker' },
       customer,
       orderNumber: 'ER-0001',
@@ -133,7 +133,8 @@ describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
       ],
       totalText: '£4.00',
       seller: { name: 'Erasure Test Seller' },
-    });
+    };
+    const confirmation = renderConfirmationEmail(confirmationInput);
     await t.deps.jobs.start();
     const { id: emailId } = await t.deps.database.db.transaction().execute((trx) =>
       t.services.mailer.enqueue(trx, {
@@ -152,6 +153,22 @@ describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
       expect(part).toContain(distinctive.givenName);
     }
     expect(storedEmail?.to).toContain(distinctive.updatedEmail);
+    // Another, queued to be rendered by its delivery job (as checkout queues confirmations) and not
+    // delivered yet: the template's data holds the same personal data until it is rendered.
+    const { id: queuedId } = await t.deps.database.db.transaction().execute((trx) =>
+      t.services.mailer.enqueue(trx, {
+        brokerId: customerRow.broker_id,
+        customerId: customerRow.id,
+        kind: 'order-confirmation',
+        from: 'bookings@erasure.example',
+        to: distinctive.updatedEmail,
+        template: {
+          name: 'order-confirmation',
+          data: { ...confirmationInput, orderNumber: 'ER-0002', barcode: 'ER-0002-1' },
+        },
+      }),
+    );
+    expect((await t.services.mailer.get(queuedId))?.text).toContain(distinctive.familyName);
 
     // The scan must be able to see the values before erasure, or its silence afterwards proves nothing.
     const before = (await dumpDatabase()).map((r) => r.text).join('\n');
@@ -169,6 +186,10 @@ describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
       }
     }
     expect(leaks).toEqual([]);
+    // The email still waiting to be rendered is cancelled, never to be rendered or sent.
+    expect(await t.services.mailer.get(queuedId)).toMatchObject({ status: 'cancelled', subject: 'Erased email' });
+    await t.services.mailer.deliver(queuedId);
+    expect((await t.services.mailer.get(queuedId))?.status).toBe('cancelled');
 
     expectError(await t.request({ method: 'GET', url, key }), 404, 'NotFoundError');
 

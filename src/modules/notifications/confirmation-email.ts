@@ -10,7 +10,7 @@ import {
   safeHttpUrl,
   type EmailBranding,
 } from './email-layout.js';
-import type { OutgoingEmail } from './mailer.js';
+import type { StoredAttachment } from './notifications.tables.js';
 
 export interface ConfirmationEmailInput {
   broker: EmailBranding;
@@ -39,7 +39,7 @@ export interface RenderedEmail {
   subject: string;
   html: string;
   text: string;
-  attachments: OutgoingEmail['attachments'];
+  attachments: StoredAttachment[] | undefined;
 }
 
 /** Content-ID of the inline barcode picture (`<img src="cid:…">`). */

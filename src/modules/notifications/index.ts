@@ -1,5 +1,5 @@
 export { createMailer, SEND_EMAIL_JOB } from './mailer.js';
-export type { Mailer, MailerDeps, OutgoingEmail, StoredEmail } from './mailer.js';
+export type { EmailTemplate, Mailer, MailerDeps, OutgoingEmail, StoredEmail } from './mailer.js';
 export type { MailConfig } from '../../config.js';
 export type { EmailStatus, StoredAttachment } from './notifications.tables.js';
 export { renderConfirmationEmail, BARCODE_CID } from './confirmation-email.js';

@@ -6,6 +6,7 @@ import { qrCodeMatrix } from './barcode.js';
 import { BARCODE_CID, renderConfirmationEmail } from './confirmation-email.js';
 import { SEND_EMAIL_JOB, type OutgoingEmail } from './mailer.js';
 import { modulesOf, sampleConfirmation } from './notifications.fixtures.js';
+import { notificationsDb } from './notifications.tables.js';
 
 // Delivery over SMTP to a real SMTP server on a local port (test/smtp-sink.ts).
 
@@ -122,6 +123,55 @@ describe('mailer over SMTP', () => {
     await t.services.mailer.deliver(id);
     await new Promise((r) => setTimeout(r, 200));
     expect(sink.messages).toHaveLength(1);
+  });
+
+  it('an email queued as a template is rendered by its delivery job, not by the request that queued it', async () => {
+    const data = sampleConfirmation({
+      customer: { givenName: 'Teela', familyName: 'Brown', email: 'teela@example.com' },
+    });
+    const expected = renderConfirmationEmail(data);
+    const { id } = await t.deps.database.db.transaction().execute((trx) =>
+      t.services.mailer.enqueue(trx, {
+        brokerId,
+        orderId: 'order-t',
+        kind: 'order-confirmation',
+        from: 'bookings@acme.example',
+        to: 'teela@example.com',
+        template: { name: 'order-confirmation', data },
+      }),
+    );
+    // Queued: the subject and the template's data, no content yet…
+    const queued = await notificationsDb(t.deps.database.db)
+      .selectFrom('emails')
+      .select(['subject', 'html_body', 'text_body', 'attachments', 'template', 'template_data'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(queued).toMatchObject({ subject: expected.subject, html_body: '', text_body: '', attachments: [] });
+    expect(queued.template).toBe('order-confirmation');
+    expect(queued.template_data).toEqual(data);
+    // …but a reader (dev mailbox, CLI) sees it as it will be sent.
+    expect(await t.services.mailer.get(id)).toMatchObject({
+      status: 'queued',
+      subject: expected.subject,
+      html: expected.html,
+      text: expected.text,
+      attachments: expected.attachments,
+    });
+
+    const before = sink.messages.length;
+    expect(await t.deps.jobs.runDue(SEND_EMAIL_JOB)).toBe(1);
+    const message = (await sink.waitFor(before + 1)).find((m) => m.envelope.to[0] === 'teela@example.com');
+    expect(message?.parsed.subject).toBe(expected.subject);
+    expect(message?.parsed.html).toContain('Hi Teela,');
+    expect(message?.parsed.text).toBe(expected.text);
+    expect(message?.parsed.attachments[0]?.content.toString('base64')).toBe(expected.attachments?.[0]?.contentBase64);
+    // Stored rendered, the template's data gone.
+    const sent = await notificationsDb(t.deps.database.db)
+      .selectFrom('emails')
+      .select(['status', 'html_body', 'text_body', 'template_data'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(sent).toEqual({ status: 'sent', html_body: expected.html, text_body: expected.text, template_data: null });
   });
 
   it('with the SMTP server down the job fails and is retried; once delivered, never again', async () => {

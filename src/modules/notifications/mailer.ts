@@ -6,8 +6,9 @@ import type { Database, Executor } from '../../db/database.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Jobs } from '../../lib/jobs.js';
 import type { ErasureHook } from '../customers/index.js';
+import { confirmationSubject, renderConfirmationEmail, type ConfirmationEmailInput } from './confirmation-email.js';
 import * as repo from './notifications.repository.js';
-import type { EmailRow } from './notifications.repository.js';
+import type { EmailRow, RenderedContent } from './notifications.repository.js';
 import type { EmailStatus, StoredAttachment } from './notifications.tables.js';
 
 export const SEND_EMAIL_JOB = 'notifications.send-email';
@@ -16,7 +17,7 @@ export const SEND_EMAIL_JOB = 'notifications.send-email';
 const STALE_CLAIM_MS = 2 * 60_000;
 const MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024;
 
-export interface OutgoingEmail {
+interface EmailEnvelope {
   brokerId: number;
   customerId?: number | null;
   orderId?: string | null;
@@ -24,10 +25,51 @@ export interface OutgoingEmail {
   kind: string;
   from: string;
   to: string;
-  subject: string;
-  html: string;
-  text: string;
-  attachments?: StoredAttachment[];
+}
+
+/**
+ * An email the delivery job renders (HTML, text, pictures) before it sends or stores it, so the
+ * request that causes it does not pay for that. Its data must be plain JSON; until it is rendered
+ * it is stored with the email (and erased with it).
+ */
+export type EmailTemplate = { name: 'order-confirmation'; data: ConfirmationEmailInput };
+
+/** An email to queue: rendered by the caller, or a template for the delivery job to render. */
+export type OutgoingEmail = EmailEnvelope &
+  (
+    | { subject: string; html: string; text: string; attachments?: StoredAttachment[]; template?: undefined }
+    | { template: EmailTemplate }
+  );
+
+/** The subject is known when the email is queued (lists show it); the rest is rendered later. */
+function templateSubject(template: EmailTemplate): string {
+  return confirmationSubject(template.data);
+}
+
+function renderTemplate(name: string | null, data: unknown): RenderedContent {
+  if (name !== 'order-confirmation') throw new Error(`Unknown email template: ${String(name)}`);
+  const rendered = renderConfirmationEmail(data as ConfirmationEmailInput);
+  return {
+    subject: rendered.subject,
+    html_body: rendered.html,
+    text_body: rendered.text,
+    attachments: JSON.stringify(rendered.attachments ?? []),
+    template_data: null,
+  };
+}
+
+/** The row as it will be delivered: rendered now if it still waits for its template. */
+function withContent(row: EmailRow): EmailRow {
+  if (row.template_data === null || row.template_data === undefined) return row;
+  const c = renderTemplate(row.template, row.template_data);
+  return {
+    ...row,
+    subject: c.subject,
+    html_body: c.html_body,
+    text_body: c.text_body,
+    attachments: JSON.parse(c.attachments) as StoredAttachment[],
+    template_data: null,
+  };
 }
 
 export interface StoredEmail {
@@ -104,7 +146,8 @@ export function formatSender(name: string, address: string): string {
   return shown ? `"${shown}" <${bare}>` : bare;
 }
 
-function toStored(row: EmailRow): StoredEmail {
+function toStored(stored: EmailRow): StoredEmail {
+  const row = withContent(stored);
   return {
     id: row.id,
     brokerId: row.broker_id,
@@ -130,9 +173,10 @@ function checkEmail(email: OutgoingEmail): void {
   const problems: string[] = [];
   if (!/\S+@\S+/.test(email.to) || /[\r\n]/.test(email.to)) problems.push('to must be a mail address');
   if (!/\S+@\S+/.test(email.from) || /[\r\n]/.test(email.from)) problems.push('from must be a mail address');
-  if (/[\r\n]/.test(email.subject)) problems.push('subject must be one line');
+  const subject = email.template ? templateSubject(email.template) : email.subject;
+  if (/[\r\n]/.test(subject)) problems.push('subject must be one line');
   let bytes = 0;
-  for (const a of email.attachments ?? []) {
+  for (const a of email.template ? [] : (email.attachments ?? [])) {
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(a.contentBase64)) problems.push(`attachment ${a.filename} is not base64`);
     bytes += (a.contentBase64.length * 3) / 4;
   }
@@ -155,6 +199,21 @@ export function createMailer({ database, jobs, log, clock, config }: MailerDeps)
 
   async function insert(trx: Executor, email: OutgoingEmail): Promise<{ id: string }> {
     const id = randomUUID();
+    const content = email.template
+      ? {
+          subject: templateSubject(email.template),
+          html_body: '',
+          text_body: '',
+          attachments: '[]',
+          template: email.template.name,
+          template_data: JSON.stringify(email.template.data),
+        }
+      : {
+          subject: email.subject,
+          html_body: email.html,
+          text_body: email.text,
+          attachments: JSON.stringify(email.attachments ?? []),
+        };
     await repo.insertEmail(trx, {
       id,
       broker_id: email.brokerId,
@@ -163,10 +222,7 @@ export function createMailer({ database, jobs, log, clock, config }: MailerDeps)
       kind: email.kind,
       from_address: email.from,
       to_address: email.to,
-      subject: email.subject,
-      html_body: email.html,
-      text_body: email.text,
-      attachments: JSON.stringify(email.attachments ?? []),
+      ...content,
       status: 'queued',
       created_at: clock.now(),
     });
@@ -225,12 +281,14 @@ export function createMailer({ database, jobs, log, clock, config }: MailerDeps)
         return;
       }
       if (row.status === 'sent' || row.status === 'stored' || row.status === 'cancelled') return;
+      // Queued to be rendered: rendered here, and written by the update that takes the email.
+      const rendered = row.template_data == null ? undefined : renderTemplate(row.template, row.template_data);
       if (!config.smtpUrl) {
-        await repo.markStored(db, id, clock.now());
+        await repo.markStored(db, id, clock.now(), rendered);
         return;
       }
       const now = clock.now();
-      const claimed = await repo.claimForSending(db, id, now, new Date(now.getTime() - STALE_CLAIM_MS));
+      const claimed = await repo.claimForSending(db, id, now, new Date(now.getTime() - STALE_CLAIM_MS), rendered);
       if (!claimed) {
         const current = await repo.findEmail(db, id);
         if (!current || current.status !== 'sending') return; // finished by another attempt

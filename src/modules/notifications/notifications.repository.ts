@@ -21,11 +21,24 @@ export function listEmails(db: Executor, options: { limit: number; to?: string |
   return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
 }
 
-/** Outbox mode: the email is kept, not sent. */
-export function markStored(db: Executor, id: string, at: Date) {
+/**
+ * What the delivery job writes when it renders an email that was queued to be rendered: the
+ * content, and the template's data cleared. The status conditions of the updates that take it
+ * (`markStored`, `claimForSending`) keep it off emails cancelled by erasure meanwhile.
+ */
+export interface RenderedContent {
+  subject: string;
+  html_body: string;
+  text_body: string;
+  attachments: string;
+  template_data: null;
+}
+
+/** Outbox mode: the email is kept, not sent (with its content when it was just rendered). */
+export function markStored(db: Executor, id: string, at: Date, rendered?: RenderedContent) {
   return notificationsDb(db)
     .updateTable('emails')
-    .set({ status: 'stored', sent_at: at, last_error: null })
+    .set({ ...rendered, status: 'stored', sent_at: at, last_error: null })
     .where('id', '=', id)
     .where('status', 'in', ['queued', 'failed'])
     .returning(['id'])
@@ -37,10 +50,10 @@ export function markStored(db: Executor, id: string, at: Date) {
  * claimed before `staleBefore` (a worker that died mid-send). Nothing when another attempt holds
  * it or it is done.
  */
-export function claimForSending(db: Executor, id: string, at: Date, staleBefore: Date) {
+export function claimForSending(db: Executor, id: string, at: Date, staleBefore: Date, rendered?: RenderedContent) {
   return notificationsDb(db)
     .updateTable('emails')
-    .set((eb) => ({ status: 'sending', claimed_at: at, attempts: eb('attempts', '+', 1) }))
+    .set((eb) => ({ ...rendered, status: 'sending', claimed_at: at, attempts: eb('attempts', '+', 1) }))
     .where('id', '=', id)
     .where((eb) =>
       eb.or([
@@ -71,7 +84,8 @@ export function markFailed(db: Executor, id: string, error: string) {
 
 /**
  * Erasure: the customer's emails keep their bookkeeping (kind, broker, order, status, dates) but
- * lose recipient, content and attachments; emails not yet delivered are cancelled.
+ * lose recipient, content, attachments and the data of a template not yet rendered; emails not yet
+ * delivered are cancelled.
  */
 export function eraseCustomerEmails(
   db: Executor,
@@ -86,6 +100,7 @@ export function eraseCustomerEmails(
       html_body: placeholders.html,
       text_body: placeholders.text,
       attachments: '[]',
+      template_data: null,
       last_error: null,
       status: eb
         .case()

@@ -36,6 +36,10 @@ export interface EmailsTable {
   html_body: string;
   text_body: string;
   attachments: Json<StoredAttachment[]>;
+  /** The template the delivery job renders the email from (migration 012); null: stored rendered. */
+  template: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The template's data while the email waits to be rendered; cleared by rendering and erasure. */
+  template_data: ColumnType<unknown, string | null | undefined, string | null>;
   status: EmailStatus;
   attempts: ColumnType<number, number | undefined, number>;
   last_error: string | null;

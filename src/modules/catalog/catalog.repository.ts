@@ -401,6 +401,55 @@ export function listChildEntities(db: Executor, publisherId: number, parentOaIds
   return q.execute();
 }
 
+/**
+ * Entities of the given types after `afterId`, in id order (a read model's initial load pages
+ * through the catalog with it); occurrences that started before `startsFrom` are left out.
+ */
+export function listEntitiesOfTypes(db: Executor, types: string[], afterId: number, limit: number, startsFrom?: Date) {
+  let q = db
+    .selectFrom('catalog_entities')
+    .selectAll()
+    .where('type', 'in', types)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit);
+  if (startsFrom) q = q.where('start_date', '>=', startsFrom);
+  return q.execute();
+}
+
+/**
+ * Which of the given entities have a change in `(afterSeq, upToSeq]`: a read model catching up
+ * leaves them to be projected with that change rather than twice.
+ */
+export async function findChangedBetween(
+  db: Executor,
+  publisherId: number,
+  oaIds: string[],
+  afterSeq: number,
+  upToSeq: number,
+): Promise<Set<string>> {
+  if (oaIds.length === 0 || upToSeq <= afterSeq) return new Set();
+  const { rows } = await sql<{ oa_id: string }>`select distinct oa_id from catalog_changes
+    where seq > ${afterSeq} and seq <= ${upToSeq} and publisher_id = ${publisherId}
+      and oa_id = any(${oaIds}::text[])`.execute(db);
+  return new Set(rows.map((r) => r.oa_id));
+}
+
+/**
+ * The changes up to `upTo`, and how many sequence numbers below it have none (their transaction
+ * rolled back, or has not committed yet).
+ */
+export async function countChangesUpTo(db: Executor, upTo: number): Promise<{ changes: number; gaps: number }> {
+  const row = await db
+    .selectFrom('catalog_changes')
+    .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.min('seq').as('first')])
+    .where('seq', '<=', upTo)
+    .executeTakeFirst();
+  if (!row || row.first === null) return { changes: 0, gaps: 0 };
+  const changes = Number(row.n);
+  return { changes, gaps: upTo - Number(row.first) + 1 - changes };
+}
+
 export async function findLatestChangeSeq(db: Executor): Promise<number> {
   const row = await db
     .selectFrom('catalog_changes')

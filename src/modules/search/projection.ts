@@ -3,7 +3,13 @@ import type { Insertable, Selectable } from 'kysely';
 import { DateTime, Duration, IANAZone } from 'luxon';
 import type { CatalogEntitiesTable } from '../../db/schema.js';
 import type { Vocabularies } from '../../lib/vocabularies.js';
-import type { OccurrenceDoc, SearchOccurrencesTable, SearchSeriesTable, SeriesDoc } from './search.tables.js';
+import type {
+  OccurrenceDoc,
+  SearchOccurrencesTable,
+  SearchSeriesTable,
+  SeriesDetailDoc,
+  SeriesDoc,
+} from './search.tables.js';
 
 /*
  * Pure functions turning catalog entities (as normalised by the harvester) into search rows.
@@ -308,11 +314,22 @@ export interface PublisherInfo {
   bookable: boolean;
 }
 
+/** Zone names seen, and whether they are valid (luxon's check builds a formatter each time). */
+const validZones = new Map<string, boolean>();
+const isValidZone = (tz: string) => {
+  let valid = validZones.get(tz);
+  if (valid === undefined) {
+    valid = IANAZone.isValidZone(tz);
+    if (validZones.size < 10_000) validZones.set(tz, valid);
+  }
+  return valid;
+};
+
 export function timezoneOf(data: Obj): string {
   for (const s of asArray(data.eventSchedule)) {
     if (!isObj(s)) continue;
     const tz = str(s.scheduleTimezone) ?? str(s['beta:timeZone']);
-    if (tz && IANAZone.isValidZone(tz)) return tz;
+    if (tz && isValidZone(tz)) return tz;
   }
   return DEFAULT_TIMEZONE;
 }
@@ -517,11 +534,11 @@ export function buildSeriesRow(
     inheritHash: shortHash(JSON.stringify([tz, bookingReady, offers])),
     event: toOutput(event) as Obj,
     series: toOutput(series) as Obj,
-    detail: (toOutput(detail) as Obj | undefined) ?? {},
     aggregate: aggregateOffer(offers),
     place: placeInfo?.place ?? null,
-    offers,
   };
+  // Searches never read these: they live in their own column, read By-ID only.
+  const detailDoc: SeriesDetailDoc = { detail: (toOutput(detail) as Obj | undefined) ?? {}, offers };
 
   const hfs =
     kind === 'SessionSeries' &&
@@ -562,6 +579,7 @@ export function buildSeriesRow(
     tz,
     booking_ready: bookingReady,
     doc: JSON.stringify(doc),
+    detail_doc: JSON.stringify(detailDoc),
     updated_at: now,
   };
 }
@@ -584,6 +602,32 @@ export function isoDuration(ms: number): string {
 
 const isoInstant = (d: Date) => d.toISOString().replace('.000Z', 'Z');
 
+interface LocalParts {
+  date: string;
+  minute: number;
+  dow: number;
+}
+/**
+ * Local date, minute of day and ISO weekday of an instant in a zone. Many occurrences share a
+ * start (sessions on the hour), and luxon's zone offset lookup dominated the projector's own CPU,
+ * so results are kept per zone and instant (a pure function of both).
+ */
+const localCache = new Map<string, LocalParts>();
+function localParts(start: Date, tz: string): LocalParts {
+  const key = `${tz} ${start.getTime()}`;
+  let parts = localCache.get(key);
+  if (!parts) {
+    const local = DateTime.fromJSDate(start, { zone: tz });
+    parts = { date: local.toISODate()!, minute: local.hour * 60 + local.minute, dow: local.weekday };
+    if (localCache.size >= 100_000) localCache.clear();
+    localCache.set(key, parts);
+  }
+  return parts;
+}
+
+/** Booking windows of inherited offer lists (one list per series row, shared by its occurrences). */
+const inheritedWindows = new WeakMap<Obj[], ReturnType<typeof bookingWindow>>();
+
 /** One search row for a ScheduledSession or Slot whose parent series row exists; null if unusable. */
 export function buildOccurrenceRow(
   entity: Entity,
@@ -593,12 +637,16 @@ export function buildOccurrenceRow(
   if (!entity.start_date) return null;
   const start = new Date(entity.start_date);
   const end = entity.end_date ? new Date(entity.end_date) : null;
-  const local = DateTime.fromJSDate(start, { zone: series.tz });
+  const local = localParts(start, series.tz);
   const d = entity.data;
   const own = asArray(entity.offers).filter(isObj);
   // Offers are inherited from the SessionSeries / FacilityUse only when the child has none.
   const offers = own.length ? own : series.offers;
-  const window = bookingWindow(offers);
+  let window = own.length ? undefined : inheritedWindows.get(offers);
+  if (!window) {
+    window = bookingWindow(offers);
+    if (!own.length) inheritedWindows.set(offers, window);
+  }
   const status = entity.event_status ?? 'EventScheduled';
   const slot = entity.type === 'Slot';
   const summary: Obj = {
@@ -628,9 +676,9 @@ export function buildOccurrenceRow(
     kind: entity.type,
     start_at: start,
     end_at: end,
-    local_date: local.toISODate()!,
-    local_minute: local.hour * 60 + local.minute,
-    iso_dow: local.weekday,
+    local_date: local.date,
+    local_minute: local.minute,
+    iso_dow: local.dow,
     remaining: entity.remaining_capacity,
     maximum: entity.maximum_capacity,
     status,

@@ -52,6 +52,7 @@ const SERIES_COLUMNS = [
   'tz',
   'booking_ready',
   'doc',
+  'detail_doc',
   'updated_at',
 ] as const;
 
@@ -88,7 +89,7 @@ export async function findSeriesForOccurrences(db: SearchExecutor, publisherId: 
   if (oaIds.length === 0) return [];
   const rows = await db
     .selectFrom('search_series')
-    .select(['id', 'oa_id', 'tz', 'booking_ready', sql<unknown>`doc->'offers'`.as('offers')])
+    .select(['id', 'oa_id', 'tz', 'booking_ready', sql<unknown>`detail_doc->'offers'`.as('offers')])
     .where('publisher_id', '=', publisherId)
     .where('oa_id', 'in', oaIds)
     .execute();
@@ -128,17 +129,29 @@ const OCCURRENCE_COLUMNS = [
   'doc',
 ] as const;
 
+/**
+ * Upserts occurrence rows in one statement per 2,000 rows: they travel as one JSON document
+ * (`json_populate_recordset` over the table's own row type), which PostgreSQL parses and plans
+ * far more cheaply than thousands of bind parameters. A row equal to the stored one is not
+ * rewritten (no new tuple, no index entries): a series' occurrences are re-projected with it, so
+ * most of them arrive unchanged.
+ */
 export async function upsertOccurrences(db: SearchExecutor, rows: Insertable<SearchOccurrencesTable>[]) {
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    await db
-      .insertInto('search_occurrences')
-      .values(rows.slice(i, i + CHUNK))
-      .onConflict((oc) =>
-        oc
-          .columns(['publisher_id', 'oa_id'])
-          .doUpdateSet((eb) => Object.fromEntries(OCCURRENCE_COLUMNS.map((c) => [c, eb.ref(`excluded.${c}`)]))),
-      )
-      .execute();
+  const columns = ['publisher_id', 'oa_id', ...OCCURRENCE_COLUMNS];
+  const list = sql.raw(columns.join(', '));
+  const stored = sql.raw(columns.map((c) => (c === 'doc' ? 'o.doc::text' : `o.${c}`)).join(', '));
+  const incoming = sql.raw(columns.map((c) => (c === 'doc' ? 'excluded.doc::text' : `excluded.${c}`)).join(', '));
+  const updates = sql.raw(OCCURRENCE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', '));
+  for (let i = 0; i < rows.length; i += 2000) {
+    // `doc` is already JSON text: it goes into the document as it is.
+    const json = `[${rows
+      .slice(i, i + 2000)
+      .map(({ doc, ...row }) => `${JSON.stringify(row).slice(0, -1)},"doc":${doc}}`)
+      .join(',')}]`;
+    await sql`insert into search_occurrences as o (${list})
+      select ${list} from json_populate_recordset(null::search_occurrences, ${json}::json)
+      on conflict (publisher_id, oa_id) do update set ${updates}
+      where (${stored}) is distinct from (${incoming})`.execute(db);
   }
 }
 
@@ -161,28 +174,38 @@ export async function deleteOccurrencesBefore(db: SearchExecutor, before: Date):
 
 /** The series rows now holding the given occurrences (before they change). */
 export async function findOccurrenceSeriesIds(db: SearchExecutor, publisherId: number, oaIds: string[]) {
-  const ids = new Set<number>();
-  for (let i = 0; i < oaIds.length; i += CHUNK) {
-    const rows = await db
-      .selectFrom('search_occurrences')
-      .select('series_id')
-      .distinct()
-      .where('publisher_id', '=', publisherId)
-      .where('oa_id', 'in', oaIds.slice(i, i + CHUNK))
-      .execute();
-    rows.forEach((r) => ids.add(Number(r.series_id)));
-  }
-  return ids;
+  if (oaIds.length === 0) return new Set<number>();
+  const { rows } = await sql<{ series_id: string | number }>`select distinct series_id from search_occurrences
+    where publisher_id = ${publisherId} and oa_id = any(${oaIds}::text[])`.execute(db);
+  return new Set(rows.map((r) => Number(r.series_id)));
 }
 
 /**
  * Recomputes `open_starts` (the sorted starts of a series' open occurrences, migration
- * 2026-11-27-010) of the given series from their occurrence rows.
+ * 2026-11-27-010) of the given series from their occurrence rows, in one statement that reads
+ * each series' open occurrences from the partial `(series_id, start_at, id)` index; series whose
+ * starts did not change are not rewritten.
  */
 export async function refreshOpenStarts(db: SearchExecutor, seriesIds: number[]) {
-  for (let i = 0; i < seriesIds.length; i += CHUNK) {
-    await sql`update search_series s set open_starts = coalesce((select array_agg(o.start_at order by o.start_at)
-        from search_occurrences o where o.series_id = s.id and o.status not in ('EventCancelled', 'EventPostponed')), '{}')
-      where s.id = any(${seriesIds.slice(i, i + CHUNK)}::bigint[])`.execute(db);
-  }
+  if (seriesIds.length === 0) return;
+  await sql`update search_series s set open_starts = x.starts
+    from (select i.id, coalesce((select array_agg(o.start_at order by o.start_at) from search_occurrences o
+            where o.series_id = i.id and o.status not in ('EventCancelled', 'EventPostponed')), '{}') as starts
+          from unnest(${seriesIds}::bigint[]) as i(id)) x
+    where s.id = x.id and s.open_starts is distinct from x.starts`.execute(db);
+}
+
+/** Recomputes `open_starts` of every series (after an initial load), in one pass over the occurrences. */
+export async function refreshAllOpenStarts(db: SearchExecutor) {
+  await sql`update search_series s set open_starts = x.starts
+    from (select series_id, array_agg(start_at order by start_at) as starts from search_occurrences
+          where status not in ('EventCancelled', 'EventPostponed') group by series_id) x
+    where s.id = x.series_id and s.open_starts is distinct from x.starts`.execute(db);
+}
+
+/** Whether the read model holds no rows at all (the projector may then load it in bulk). */
+export async function isReadModelEmpty(db: SearchExecutor): Promise<boolean> {
+  const { rows } = await sql<{ used: boolean }>`select exists (select 1 from search_series)
+    or exists (select 1 from search_occurrences) as used`.execute(db);
+  return !rows[0]?.used;
 }

@@ -23,6 +23,10 @@ const CURSOR = 'search';
 /** Occurrences that started longer ago than this are archived (imin §1.4), not projected. */
 const ARCHIVE_AFTER_MS = 24 * 3600_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
+/** How far past a batch the projector looks for children's own changes (sequence numbers). */
+const LOOKAHEAD = 100_000;
+/** Entities per page of an initial load. */
+const LOAD_PAGE = 2000;
 
 const isSeriesType = (t: string) => (SERIES_KINDS as readonly string[]).includes(t);
 const isOccurrenceType = (t: string) => (OCCURRENCE_KINDS as readonly string[]).includes(t);
@@ -41,6 +45,11 @@ export interface ProjectorOptions {
    * at once would lose its changes. A hole that lasts is a rolled-back transaction.
    */
   gapWaitMs?: number;
+  /**
+   * Whether an empty read model (no rows, no cursor) is filled from the catalog's entities in
+   * one pass instead of by replaying every change (default true). Both give the same rows.
+   */
+  bulkLoad?: boolean;
 }
 
 export interface ProjectionRun {
@@ -62,6 +71,7 @@ export function createProjector(options: ProjectorOptions) {
   const db = searchDb(database.db);
   const batchSize = options.batchSize ?? 5000;
   const gapWaitMs = options.gapWaitMs ?? 10_000;
+  const bulkLoad = options.bulkLoad ?? true;
   const gapsSeen = new Map<number, number>();
   let lastPrune = 0;
   let running: Promise<unknown> = Promise.resolve();
@@ -93,10 +103,19 @@ export function createProjector(options: ProjectorOptions) {
     );
   }
 
+  /** The search row of a series entity, or null when it has none (an orphan, or not a series). */
+  function seriesRowFor(e: Entity, parent: Entity | null, publisher: PublisherInfo, now: Date) {
+    if (!isSeriesType(e.type)) return null;
+    if (e.type === 'IndividualFacilityUse' && parent?.type !== 'FacilityUse') return null;
+    const usableParent = e.type === 'SessionSeries' && parent?.type !== 'EventSeries' ? null : parent;
+    return buildSeriesRow(e, usableParent, publisher, vocab, now);
+  }
+
   async function projectPublisher(
     publisher: PublisherInfo,
     changed: { series: Set<string>; eventSeries: Set<string>; occurrences: Set<string> },
     now: Date,
+    batchEnd: number,
   ) {
     const pub = publisher.id;
     const entities = new Map<string, Entity>();
@@ -137,17 +156,10 @@ export function createProjector(options: ProjectorOptions) {
     const seriesGone: string[] = [];
     for (const key of seriesKeys) {
       const e = entities.get(key);
-      if (!e || !isSeriesType(e.type)) {
-        seriesGone.push(key);
-        continue;
-      }
-      const parent = e.parent_oa_id ? (entities.get(e.parent_oa_id) ?? null) : null;
-      if (e.type === 'IndividualFacilityUse' && parent?.type !== 'FacilityUse') {
-        seriesGone.push(key);
-        continue;
-      }
-      const usableParent = e.type === 'SessionSeries' && parent?.type !== 'EventSeries' ? null : parent;
-      seriesRows.push(buildSeriesRow(e, usableParent, publisher, vocab, now));
+      const parent = e?.parent_oa_id ? (entities.get(e.parent_oa_id) ?? null) : null;
+      const row = e ? seriesRowFor(e, parent, publisher, now) : null;
+      if (row) seriesRows.push(row);
+      else seriesGone.push(key);
     }
 
     // The occurrences of a series that is new, or whose inherited values (offers, time zone,
@@ -163,9 +175,18 @@ export function createProjector(options: ProjectorOptions) {
       .filter((r) => previous.get(r.oa_id) !== (JSON.parse(r.doc) as SeriesDoc).inheritHash)
       .map((r) => r.oa_id);
     const occurrenceKeys = new Set(changed.occurrences);
-    const children = (await catalog.listChildEntities(pub, liveSeries, archivedBefore)).filter((e) =>
+    const listed = (await catalog.listChildEntities(pub, liveSeries, archivedBefore)).filter((e) =>
       isOccurrenceType(e.type),
     );
+    // Children with a change of their own in the next changes are projected with it, not twice
+    // (a backlog holds a series and, further on, its sessions).
+    const ahead = await catalog.findChangedBetween(
+      pub,
+      listed.filter((c) => !occurrenceKeys.has(c.oa_id)).map((c) => c.oa_id),
+      batchEnd,
+      batchEnd + LOOKAHEAD,
+    );
+    const children = listed.filter((c) => !ahead.has(c.oa_id));
     remember(children);
     children.forEach((c) => occurrenceKeys.add(c.oa_id));
     remember(
@@ -185,7 +206,7 @@ export function createProjector(options: ProjectorOptions) {
           id: idByOa.get(r.oa_id)!,
           tz: r.tz,
           booking_ready: r.booking_ready,
-          offers: (JSON.parse(r.doc) as { offers: Record<string, unknown>[] }).offers,
+          offers: (JSON.parse(r.detail_doc) as { offers: Record<string, unknown>[] }).offers,
         });
       }
       const missing = new Set<string>();
@@ -222,6 +243,7 @@ export function createProjector(options: ProjectorOptions) {
     const changes = applicable(await catalog.listChangesAfter(cursor, batchSize), cursor);
     if (changes.length === 0) return { applied: 0, lastSeq: cursor };
     const now = clock.now();
+    const lastSeq = Number(changes.at(-1)!.seq);
     const byPublisher = new Map<number, { series: Set<string>; eventSeries: Set<string>; occurrences: Set<string> }>();
     for (const c of changes) {
       let group = byPublisher.get(c.publisher_id);
@@ -238,17 +260,106 @@ export function createProjector(options: ProjectorOptions) {
         // A publisher removed since: its entities are gone, so everything projects as deleted.
         known.set(publisherId, { id: publisherId, name: '', bookable: false });
       }
-      await projectPublisher(known.get(publisherId)!, changed, now);
+      await projectPublisher(known.get(publisherId)!, changed, now, lastSeq);
     }
-    const lastSeq = Number(changes.at(-1)!.seq);
     await repo.saveCursor(db, CURSOR, lastSeq, now);
     return { applied: changes.length, lastSeq };
+  }
+
+  /** Entities grouped by publisher, in the order given. */
+  function byPublisherOf(list: Entity[]) {
+    const out = new Map<number, Entity[]>();
+    for (const e of list) {
+      const group = out.get(e.publisher_id);
+      if (group) group.push(e);
+      else out.set(e.publisher_id, [e]);
+    }
+    return out;
+  }
+
+  /**
+   * Initial load of an empty read model: every series entity, then every occurrence not yet
+   * archived, in pages of the catalog in id order, each written once — instead of replaying the
+   * changes, which re-projects a series' occurrences with it and again with their own changes.
+   * The rows are those the changes would give (tested). The cursor moves to the latest change
+   * seen before the entities are read; changes up to it still being committed are waited for
+   * first, as the incremental path waits for a hole. A crash part-way leaves rows without a
+   * cursor: the next run replays the changes over them (idempotent).
+   */
+  async function loadAll(
+    known: Map<number, PublisherInfo>,
+  ): Promise<{ changes: number; pages: number; lastSeq: number }> {
+    const upTo = await catalog.latestChangeSeq();
+    if (upTo === 0) return { changes: 0, pages: 0, lastSeq: 0 };
+    let counts = await catalog.countChangesUpTo(upTo);
+    const waitFrom = Date.now();
+    while (database.kind === 'postgres' && counts.gaps > 0 && Date.now() - waitFrom < gapWaitMs) {
+      await new Promise((r) => setTimeout(r, 200));
+      counts = await catalog.countChangesUpTo(upTo);
+    }
+    const now = clock.now();
+    const archivedBefore = new Date(now.getTime() - ARCHIVE_AFTER_MS);
+    let reloaded = false;
+    const publisherInfo = async (id: number) => {
+      if (!known.has(id) && !reloaded) {
+        reloaded = true;
+        for (const [k, v] of await publishers()) known.set(k, v);
+      }
+      return known.get(id);
+    };
+    let pages = 0;
+    let after = 0;
+    for (;;) {
+      const page = await catalog.listEntitiesOfTypes([...SERIES_KINDS], after, LOAD_PAGE);
+      if (page.length === 0) break;
+      pages += 1;
+      after = Number(page.at(-1)!.id);
+      for (const [pub, list] of byPublisherOf(page)) {
+        const publisher = await publisherInfo(pub);
+        if (!publisher) continue;
+        const parentIds = [...new Set(list.flatMap((e) => (e.parent_oa_id ? [e.parent_oa_id] : [])))];
+        const parents = new Map((await catalog.findEntities(pub, parentIds)).map((e) => [e.oa_id, e] as const));
+        const rows: Insertable<SearchSeriesTable>[] = [];
+        for (const e of list) {
+          const row = seriesRowFor(e, e.parent_oa_id ? (parents.get(e.parent_oa_id) ?? null) : null, publisher, now);
+          if (row) rows.push(row);
+        }
+        await repo.upsertSeries(db, rows);
+      }
+    }
+    after = 0;
+    for (;;) {
+      const page = await catalog.listEntitiesOfTypes([...OCCURRENCE_KINDS], after, LOAD_PAGE, archivedBefore);
+      if (page.length === 0) break;
+      pages += 1;
+      after = Number(page.at(-1)!.id);
+      for (const [pub, list] of byPublisherOf(page)) {
+        const parentIds = [...new Set(list.flatMap((e) => (e.parent_oa_id ? [e.parent_oa_id] : [])))];
+        const info = new Map(
+          (await repo.findSeriesForOccurrences(db, pub, parentIds)).map((s) => [s.oa_id, s] as const),
+        );
+        const rows: Insertable<SearchOccurrencesTable>[] = [];
+        for (const e of list) {
+          const series = e.parent_oa_id ? info.get(e.parent_oa_id) : undefined;
+          const row = series ? buildOccurrenceRow(e, series, pub) : null;
+          if (row) rows.push(row);
+        }
+        await repo.upsertOccurrences(db, rows);
+      }
+    }
+    await repo.refreshAllOpenStarts(db);
+    await repo.saveCursor(db, CURSOR, upTo, now);
+    return { changes: counts.changes, pages, lastSeq: upTo };
   }
 
   async function run(opts: { budgetMs?: number }): Promise<ProjectionRun> {
     const started = Date.now();
     const result: ProjectionRun = { changes: 0, batches: 0, lastSeq: 0 };
     const known = await publishers();
+    if (bulkLoad && (await repo.findCursor(db, CURSOR)) === 0 && (await repo.isReadModelEmpty(db))) {
+      const loaded = await loadAll(known);
+      Object.assign(result, { changes: loaded.changes, batches: loaded.pages, lastSeq: loaded.lastSeq });
+    }
     for (;;) {
       const { applied, lastSeq } = await runBatch(known);
       result.lastSeq = lastSeq;

@@ -12,6 +12,8 @@ import * as m009 from './migrations/2026-11-27-009-orders-read-paths.js';
 import * as m010 from './migrations/2026-11-27-010-search-open-occurrences.js';
 import * as m011 from './migrations/2026-11-27-011-catalog-lz4.js';
 import * as m012 from './migrations/2026-11-27-012-emails-to-render.js';
+import * as m013 from './migrations/2026-11-27-013-search-geo-gist.js';
+import * as m014 from './migrations/2026-11-27-014-search-detail-doc.js';
 
 /** Migrations in order. Listed by hand so the set is fixed at build time and needs no file scan. */
 const migrations: Record<string, Migration> = {
@@ -27,6 +29,8 @@ const migrations: Record<string, Migration> = {
   '2026-11-27-010-search-open-occurrences': m010,
   '2026-11-27-011-catalog-lz4': m011,
   '2026-11-27-012-emails-to-render': m012,
+  '2026-11-27-013-search-geo-gist': m013,
+  '2026-11-27-014-search-detail-doc': m014,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

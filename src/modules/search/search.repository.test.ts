@@ -4,7 +4,14 @@ import { openTestDatabase } from '../../../test/helpers.js';
 import type { Database } from '../../db/database.js';
 import { refreshOpenStarts } from './projector.repository.js';
 import { emptySeries, type OccurrenceFilters, type SeriesFilters } from './query.js';
-import { COUNT_CAP, SAMPLE_SERIES, searchOccurrences, type PageStrategy } from './search.repository.js';
+import {
+  COUNT_CAP,
+  SAMPLE_SERIES,
+  searchGroups,
+  searchOccurrences,
+  walkBoundFactor,
+  type PageStrategy,
+} from './search.repository.js';
 import { searchDb, type SearchDB, type SearchOccurrencesTable } from './search.tables.js';
 
 /*
@@ -72,6 +79,7 @@ beforeAll(async () => {
         tz: 'Europe/London',
         booking_ready: false,
         doc: '{}',
+        detail_doc: '{}',
         updated_at: NOW,
       })
       .returning('id')
@@ -213,5 +221,162 @@ describe('upcoming-sessions pages and totals', () => {
     expect(found.total).toBe(all.rows.length);
     expect(found.rows.map((r) => r.occurrence.id)).toEqual(all.rows.slice(0, 5).map((r) => r.occurrence.id));
     expect(found.total).toBeLessThanOrEqual(COUNT_CAP);
+  });
+});
+
+/*
+ * Nearest-first groups (discovery-geo) on a second written read model: 400 IndividualFacilityUse
+ * rows in groups of one to three, spread over about 40 × 70 km, a few with no sessions, and four
+ * placed 5 m either side of a 5 km radius due east and due north (where degrees and kilometres
+ * differ most). The walk of the geo index must give the pages a full sort by haversine distance
+ * gives, members included; totals are exact when the walk saw every match, else estimated.
+ */
+describe('nearest-first groups', () => {
+  const R = 6371.0088;
+  const haversine = (lat: number, lng: number) => {
+    const rad = Math.PI / 180;
+    const a =
+      Math.sin(((lat - CENTRE.lat) * rad) / 2) ** 2 +
+      Math.cos(CENTRE.lat * rad) * Math.cos(lat * rad) * Math.sin(((lng - CENTRE.lng) * rad) / 2) ** 2;
+    return 2 * R * Math.asin(Math.sqrt(Math.min(1, a)));
+  };
+  const east = (km: number) =>
+    CENTRE.lng + (2 * Math.asin(Math.sin(km / (2 * R)) / Math.cos((CENTRE.lat * Math.PI) / 180)) * 180) / Math.PI;
+  const north = (km: number) => CENTRE.lat + ((km / R) * 180) / Math.PI;
+  const rows: { id: number; identifier: string; dist: number; open: boolean }[] = [];
+  const kinds = ['IndividualFacilityUse'];
+
+  beforeAll(async () => {
+    const rnd = random(7);
+    const points: { lat: number; lng: number; identifier: string; open: boolean }[] = [];
+    for (let g = 0; points.length < 400; g += 1) {
+      const size = 1 + Math.floor(rnd() * 3);
+      const lat = CENTRE.lat + (rnd() - 0.5) * 0.36;
+      const lng = CENTRE.lng + (rnd() - 0.5) * 1.0;
+      for (let m = 0; m < size; m += 1) {
+        points.push({
+          lat: lat + (rnd() - 0.5) * 0.05,
+          lng: lng + (rnd() - 0.5) * 0.08,
+          identifier: `g-${String(g).padStart(4, '0')}`,
+          open: rnd() > 0.1,
+        });
+      }
+    }
+    points.push(
+      { lat: CENTRE.lat, lng: east(4.995), identifier: 'edge-e-in', open: true },
+      { lat: CENTRE.lat, lng: east(5.005), identifier: 'edge-e-out', open: true },
+      { lat: north(4.995), lng: CENTRE.lng, identifier: 'edge-n-in', open: true },
+      { lat: north(5.005), lng: CENTRE.lng, identifier: 'edge-n-out', open: true },
+    );
+    const inserted = await db
+      .insertInto('search_series')
+      .values(
+        points.map((p, i) => ({
+          publisher_id: 2,
+          oa_id: `https://p.test/facility/${i}`,
+          kind: kinds[0]!,
+          group_oa_id: p.identifier,
+          identifier: p.identifier,
+          place_key: `fplace-${i}`,
+          latitude: p.lat,
+          longitude: p.lng,
+          attendance: 'offline',
+          activity_ids: [],
+          activity_match_ids: [],
+          activity_schemes: [],
+          facility_type_ids: [],
+          age_min: 0,
+          levels: [],
+          accessibility_ids: [],
+          amenities: [],
+          hfs: false,
+          tz: 'Europe/London',
+          booking_ready: false,
+          open_starts: p.open ? [new Date(NOW.getTime() + DAY)] : [],
+          doc: '{}',
+          detail_doc: '{}',
+          updated_at: NOW,
+        })),
+      )
+      .returning('id')
+      .execute();
+    inserted.forEach((r, i) =>
+      rows.push({
+        id: Number(r.id),
+        identifier: points[i]!.identifier,
+        dist: haversine(points[i]!.lat, points[i]!.lng),
+        open: points[i]!.open,
+      }),
+    );
+  });
+
+  const filters = (radiusKm: number): SeriesFilters => ({ ...emptySeries(kinds), geo: { ...CENTRE, radiusKm } });
+
+  /** Groups within the radius, nearest first (by their nearest matching member), with their members. */
+  function expectedGroups(radiusKm: number) {
+    const near = new Map<string, { dist: number; members: number[] }>();
+    for (const r of rows) {
+      if (!r.open || r.dist > radiusKm) continue;
+      const g = near.get(r.identifier) ?? { dist: Infinity, members: [] };
+      g.dist = Math.min(g.dist, r.dist);
+      g.members.push(r.id);
+      near.set(r.identifier, g);
+    }
+    return [...near.entries()]
+      .sort(([a, x], [b, y]) => x.dist - y.dist || (a < b ? -1 : a > b ? 1 : 0))
+      .map(([identifier, g]) => ({ identifier, members: g.members.sort((a, b) => a - b) }));
+  }
+
+  it('walks the geo index to the same pages as a full sort, the 5 km edge exact in every direction', async () => {
+    expect(walkBoundFactor({ ...CENTRE, radiusKm: 30 })).not.toBeNull();
+    const five = (await searchGroups(db, filters(5), window(), 'distance', 50, 0)).identifiers;
+    expect(five).toEqual(expect.arrayContaining(['edge-e-in', 'edge-n-in']));
+    expect(five).not.toContain('edge-e-out');
+    expect(five).not.toContain('edge-n-out');
+    for (const radius of [5, 12, 30]) {
+      const all = expectedGroups(radius);
+      for (const [limit, offset] of [
+        [20, 0],
+        [5, 5],
+        [20, 40],
+        [50, 100],
+        [20, all.length - 3],
+        [20, all.length + 20],
+      ] as const) {
+        const label = `${radius} km, ${limit}@${offset}`;
+        for (const plan of ['auto', 'walk', 'all'] as const) {
+          const found = await searchGroups(db, filters(radius), window(), 'distance', limit, offset, { plan });
+          const want = all.slice(offset, offset + limit);
+          expect(found.identifiers, `${plan} ${label}`).toEqual(want.map((g) => g.identifier));
+          for (const g of want) {
+            expect(
+              found.members
+                .filter((m) => m.identifier === g.identifier)
+                .map((m) => m.id)
+                .sort((a, b) => a - b),
+              `${plan} ${label} ${g.identifier}`,
+            ).toEqual(g.members);
+          }
+          if (found.exact) expect(found.total, `${plan} ${label}`).toBe(all.length);
+          else {
+            // An estimate: never below what is known to exist, and it keeps a next page.
+            expect(plan).not.toBe('all');
+            expect(found.total, label).toBeGreaterThan(Math.min(offset + limit, all.length));
+            expect(found.total, label).toBeLessThanOrEqual(COUNT_CAP);
+          }
+        }
+      }
+    }
+  });
+
+  it('counts exactly when the walk reads every match, and estimates near the truth when it stops early', async () => {
+    const small = await searchGroups(db, filters(5), window(), 'distance', 20, 0);
+    expect([small.total, small.exact]).toEqual([expectedGroups(5).length, true]);
+    const large = await searchGroups(db, filters(30), window(), 'distance', 20, 0);
+    const truth = expectedGroups(30).length;
+    expect(truth).toBeGreaterThan(150);
+    expect(large.exact).toBe(false);
+    expect(large.total).toBeGreaterThan(truth * 0.4);
+    expect(large.total).toBeLessThan(truth * 2.5);
   });
 });

@@ -1,11 +1,12 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Geo, OccurrenceFilters, SeriesFilters } from './query.js';
-import type { OccurrenceDoc, SearchExecutor, SeriesDoc } from './search.tables.js';
+import type { OccurrenceDoc, SearchExecutor, SeriesDetailDoc, SeriesDoc } from './search.tables.js';
 
 /*
  * The search queries. Series filters become one WHERE over `search_series s`, occurrence
- * filters one over `search_occurrences o`. Geo: a latitude/longitude box the btree can use,
- * then the haversine distance (plain SQL maths, so PGlite and Postgres alike).
+ * filters one over `search_occurrences o`. Geo: the box around the circle, read from a GiST
+ * index of built-in points, then the haversine distance (plain SQL maths, so PGlite and Postgres
+ * alike); nearest-first pages walk the same index in `<->` order (walkGroups).
  */
 
 const EARTH_DIAMETER_KM = 12742.0176;
@@ -47,28 +48,51 @@ export function boundingBox(geo: Geo): { lat: [number, number]; lng: [number, nu
   return { lat: [geo.lat - dLat, geo.lat + dLat], lng };
 }
 
-function withinRadius(geo: Geo): Sql {
+/** A series' position, as the GiST index (migration 2026-11-27-013) holds it: degrees, x = longitude. */
+const SERIES_POINT = sql`point(s.longitude, s.latitude)`;
+
+/** `box: false` leaves out the indexable box (for rows already found by the index). */
+function withinRadius(geo: Geo, options: { box: boolean }): Sql {
+  const distance = sql`${distanceSql(geo)} <= ${geo.radiusKm}::float8`;
+  if (!options.box) return distance;
   const box = boundingBox(geo);
-  const parts = [sql`s.latitude between ${box.lat[0]}::float8 and ${box.lat[1]}::float8`];
-  if (box.lng) parts.push(sql`s.longitude between ${box.lng[0]}::float8 and ${box.lng[1]}::float8`);
-  parts.push(sql`${distanceSql(geo)} <= ${geo.radiusKm}::float8`);
-  return and(parts);
+  const [west, east] = box.lng ?? [-180, 180];
+  return sql`${SERIES_POINT} <@ box(point(${west}::float8, ${box.lat[0]}::float8), point(${east}::float8, ${box.lat[1]}::float8))
+    and ${distance}`;
+}
+
+/**
+ * For a nearest-first walk of the GiST index (`<->`, plain Euclidean distance in degrees): a
+ * factor f such that every series in the radius box whose `<->` distance from the centre is at
+ * least D degrees is at least f·sin(D/2) km away on the sphere; null where the walk is not used
+ * (no box in longitude, or a box too wide for the bound). Why: the haversine gives
+ * d = 2R·asin(√a) ≥ 2R·√a with a = sin²(Δφ/2) + cos φ₁ cos φ₂ sin²(Δλ/2); both latitudes are in
+ * the box, so cos φ₁ cos φ₂ ≥ c² (c = cos of the box's largest |latitude|); with |Δφ|, |Δλ| ≤ D
+ * and sin x / x decreasing, sin(|Δ|/2) ≥ |Δ|/2 · sin(D/2)/(D/2); so d ≥ 2R·c·sin(D/2).
+ */
+export function walkBoundFactor(geo: Geo): number | null {
+  const box = boundingBox(geo);
+  if (!box.lng || box.lng[1] - box.lng[0] > 90 || box.lat[1] - box.lat[0] > 90) return null;
+  const maxLat = Math.min(90, Math.max(Math.abs(box.lat[0]), Math.abs(box.lat[1])));
+  const c = Math.cos((maxLat * Math.PI) / 180);
+  // A hair under, against rounding in the database's trigonometry.
+  return c > 0.01 ? EARTH_DIAMETER_KM * c * (1 - 1e-9) : null;
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-export function seriesWhere(f: SeriesFilters): Sql {
+export function seriesWhere(f: SeriesFilters, options: { box: boolean } = { box: true }): Sql {
   const w: Sql[] = [sql`s.kind = any(${textArray(f.kinds)})`];
   if (f.kinds.includes('SessionSeries')) {
     if (f.virtual) {
       w.push(sql`s.attendance in ('online', 'mixed')`);
       // An online series with a place still answers a geo search only from near that place.
-      if (f.geo) w.push(sql`(s.latitude is null or (${withinRadius(f.geo)}))`);
+      if (f.geo) w.push(sql`(s.latitude is null or (${withinRadius(f.geo, options)}))`);
     } else {
       w.push(sql`s.attendance <> 'online'`);
     }
   }
-  if (!f.virtual && f.geo) w.push(withinRadius(f.geo));
+  if (!f.virtual && f.geo) w.push(withinRadius(f.geo, options));
   for (const group of f.activityMatch) w.push(sql`s.activity_match_ids && ${textArray(group)}`);
   if (f.schemes) w.push(sql`s.activity_schemes && ${textArray(f.schemes)}`);
   // Ages (imin §3.7.2), defaults already applied: no maximum = open upper bound.
@@ -155,8 +179,14 @@ export interface OccurrenceRow {
 const SERIES_COLUMNS = sql`s.id, s.publisher_id, s.oa_id, s.kind, s.identifier, s.group_oa_id, s.place_key, s.activity_ids, s.doc`;
 const OCCURRENCE_COLUMNS = sql`o.id, o.oa_id, o.series_id, o.kind, o.start_at, o.remaining, o.status, o.bookable, o.book_from_s, o.book_until_s, o.doc`;
 
+/** By-ID answers also read the series' `detail_doc` (searches never do: it is half the bytes). */
+const SERIES_DETAIL_COLUMNS = sql`${SERIES_COLUMNS}, s.detail_doc`;
+
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const normSeries = (r: SeriesRow): SeriesRow => ({ ...r, id: Number(r.id), dist: num(r.dist) });
+/** A By-ID row: its `detail` put back into the document the renderer reads. */
+const normDetailSeries = ({ detail_doc, ...r }: SeriesRow & { detail_doc: SeriesDetailDoc }): SeriesRow =>
+  normSeries({ ...r, doc: { ...r.doc, detail: detail_doc.detail ?? {} } });
 const normOccurrence = (r: OccurrenceRow): OccurrenceRow => ({
   ...r,
   id: Number(r.id),
@@ -286,9 +316,12 @@ export async function searchOccurrences(
 export type GroupOrder = 'distance' | 'price-asc' | 'price-desc' | 'first-start';
 
 /**
- * A page of groups (EventSeries or FacilityUses) and the total, in one statement: the matching
- * series are found once (`m`), grouped and ordered for the page and counted; the page's series
- * come back in group order. `withHeads` adds the FacilityUse row heading each group.
+ * A page of groups (EventSeries or FacilityUses) and the total; the page's series come back in
+ * group order. `withHeads` adds the FacilityUse row heading each group. Nearest-first pages walk
+ * the geo index and stop after the page (walkGroups: a few rows past it, four times as many
+ * again while the page is not certain, at most WALK_MAX_ROWS); other orders, and walks that
+ * would go further, and searches with an activity filter read every matching series
+ * (allGroups). `plan: 'walk'` / `'all'` force one or the other (tests compare them).
  */
 export async function searchGroups(
   db: SearchExecutor,
@@ -297,8 +330,156 @@ export async function searchGroups(
   order: GroupOrder,
   limit: number,
   offset: number,
-  options: { withHeads?: boolean } = {},
-) {
+  options: { withHeads?: boolean; plan?: 'auto' | 'walk' | 'all' } = {},
+): Promise<GroupPage> {
+  // An activity filter is selective and has its own index: the walk would read many rows per
+  // match, so such searches read every match in the radius instead.
+  if (
+    order === 'distance' &&
+    series.geo &&
+    !series.virtual &&
+    (series.activityMatch.length === 0 || options.plan === 'walk') &&
+    options.plan !== 'all'
+  ) {
+    const factor = walkBoundFactor(series.geo);
+    for (let k = 4 * (offset + limit) + 200; factor !== null && k <= WALK_MAX_ROWS; k *= 4) {
+      const page = await walkGroups(db, series, occ, limit, offset, k, factor, options.withHeads ?? false);
+      if (page) return page;
+    }
+  }
+  return allGroups(db, series, occ, order, limit, offset, options.withHeads ?? false);
+}
+
+export interface GroupPage {
+  /** imin:totalItems: exact, or estimated for a large nearest-first result (see walkGroups). */
+  total: number;
+  exact: boolean;
+  identifiers: string[];
+  members: SeriesRow[];
+  heads: SeriesRow[];
+}
+
+/** The longest nearest-first walk tried before falling back to reading every matching series. */
+export const WALK_MAX_ROWS = 20_000;
+
+function groupPage(
+  rows: (SeriesRow & { head: boolean | null; pdist: number | null })[],
+): Omit<GroupPage, 'total' | 'exact'> {
+  const identifiers: string[] = [];
+  const members: SeriesRow[] = [];
+  const heads: SeriesRow[] = [];
+  for (const x of rows) {
+    if (x.id === null) continue;
+    const { head, pdist, ...rest } = x;
+    const row = normSeries({ ...rest, dist: pdist });
+    if (!identifiers.includes(row.identifier)) identifiers.push(row.identifier);
+    if (head) heads.push(row);
+    else members.push(row);
+  }
+  return { identifiers, members, heads };
+}
+
+/**
+ * discovery-geo: the `k` series of the kinds nearest the centre, read from the GiST index in
+ * `<->` order (index-only; the filters are then tested on those rows alone), instead of finding
+ * and sorting every matching series in the radius. The walk is not filtered inside the index
+ * scan on purpose: its LIMIT then bounds the scan whatever the filters match (a filtered walk
+ * that finds too few would read the whole index), and the planner cannot choose a sort of the
+ * whole radius instead (it believes a box holds a handful of rows). Groups are ranked by the
+ * true (haversine) distance of their nearest walked member. `<->` is in degrees,
+ * not km, so the walk is only trusted as far as `rc`: every unwalked series is at least `rc` km
+ * away (walkBoundFactor). The page is returned when it is certain — the walk read every matching
+ * series, or the page is full and its farthest group is nearer than `rc` — else null (the caller
+ * walks further). The total is exact when the walk read everything; otherwise it is estimated
+ * from the groups within `rc` scaled by area to the radius (imin §1.4 allows an approximation for
+ * large sets), and is never less than the groups seen plus one.
+ */
+async function walkGroups(
+  db: SearchExecutor,
+  series: SeriesFilters,
+  occ: OccurrenceFilters,
+  limit: number,
+  offset: number,
+  k: number,
+  factor: number,
+  withHeads: boolean,
+): Promise<GroupPage | null> {
+  const geo = series.geo!;
+  const centre = sql`point(${geo.lng}::float8, ${geo.lat}::float8)`;
+  const heads = withHeads
+    ? sql`union all select s.id, g.position, true, ${distanceSql(geo)} from g
+        join search_series s on s.identifier = g.identifier and s.kind = 'FacilityUse'`
+    : sql``;
+  const r = await sql<
+    SeriesRow & {
+      head: boolean | null;
+      pdist: number | null;
+      n_rows: number;
+      n_groups: number;
+      n_page: number;
+      kth: number | null;
+      rc: number;
+      n_near: number;
+    }
+  >`
+    with near as materialized (
+      select s.id, ${SERIES_POINT} <-> ${centre} as deg from search_series s
+      where s.kind = any(${textArray(series.kinds)}) order by ${SERIES_POINT} <-> ${centre} limit ${k + 1}
+    ),
+    -- The filters on each walked row, read by primary key ("offset 0" keeps the planner from
+    -- turning this into a scan of the whole box).
+    walk as materialized (
+      select w.* from near cross join lateral (
+        select s.id, s.identifier, ${distanceSql(geo)} as dist from search_series s
+        where s.id = near.id and ${seriesWhere(series, { box: false })} and ${hasOccurrence(occ)} offset 0
+      ) w
+    ),
+    grp as materialized (select identifier, min(dist) as dist from walk group by identifier),
+    page as materialized (select identifier, dist from grp order by dist, identifier limit ${limit} offset ${offset}),
+    g as (select identifier, row_number() over (order by dist, identifier) as position from page),
+    picked as (
+      select m.id, g.position, false as head, m.dist from g cross join lateral (
+        select s.id, ${distanceSql(geo)} as dist from search_series s
+        where s.identifier = g.identifier and ${seriesWhere(series, { box: false })} and ${hasOccurrence(occ)} offset 0
+      ) m
+      ${heads}
+    ),
+    bound as (
+      select ${factor}::float8 * sin(least(pi() / 2, radians(coalesce((select max(deg) from near), 0)) / 2)) as rc
+    ),
+    info as (
+      select (select count(*) from near)::int as n_rows, (select count(*) from grp)::int as n_groups,
+        (select count(*) from page)::int as n_page, (select max(dist) from page) as kth, b.rc,
+        (select count(*) from grp where grp.dist < b.rc)::int as n_near
+      from bound b
+    )
+    select ${SERIES_COLUMNS}, picked.dist as pdist, picked.head,
+      info.n_rows, info.n_groups, info.n_page, info.kth, info.rc, info.n_near
+    from info left join (picked join search_series s on s.id = picked.id) on true
+    order by picked.position, picked.head desc, picked.dist asc nulls last, s.oa_id collate "C", picked.id`.execute(db);
+  const first = r.rows[0]!;
+  const nRows = Number(first.n_rows);
+  const nGroups = Number(first.n_groups);
+  const rc = Number(first.rc);
+  // Every series of the kinds was read, or every one not read is beyond the radius.
+  const exhausted = nRows <= k || rc > geo.radiusKm;
+  if (!exhausted && !(Number(first.n_page) === limit && first.kth !== null && Number(first.kth) < rc)) return null;
+  const rows = r.rows.map(({ n_rows: _r, n_groups: _g, n_page: _p, kth: _k, rc: _c, n_near: _n, ...x }) => x);
+  if (exhausted) return { total: Math.min(nGroups, COUNT_CAP), exact: true, ...groupPage(rows) };
+  const scaled = rc > 0 ? Math.round(Number(first.n_near) * (geo.radiusKm / rc) ** 2) : COUNT_CAP;
+  return { total: Math.min(COUNT_CAP, Math.max(nGroups + 1, scaled)), exact: false, ...groupPage(rows) };
+}
+
+/** Any order: every matching series is found (`m`), grouped, ordered for the page and counted. */
+async function allGroups(
+  db: SearchExecutor,
+  series: SeriesFilters,
+  occ: OccurrenceFilters,
+  order: GroupOrder,
+  limit: number,
+  offset: number,
+  withHeads: boolean,
+): Promise<GroupPage> {
   const orderBy =
     order === 'price-asc'
       ? sql`low asc nulls last, dist asc nulls last, identifier`
@@ -314,7 +495,7 @@ export async function searchGroups(
         ? sql`s.open_starts[width_bucket(${beforeFrom(occ)}, s.open_starts) + 1]`
         : sql`(select min(o.start_at) from search_occurrences o where o.series_id = s.id and ${occurrenceWhere(occ)})`
       : sql`null::timestamptz`;
-  const heads = options.withHeads
+  const heads = withHeads
     ? sql`union all select s.id, g.position, true, ${distanceSql(series.geo)} from g
         join search_series s on s.identifier = g.identifier and s.kind = 'FacilityUse'`
     : sql``;
@@ -339,18 +520,7 @@ export async function searchGroups(
     from (select 1) one left join (picked join search_series s on s.id = picked.id) on true
     order by picked.position, picked.head desc, picked.dist asc nulls last, s.oa_id collate "C", picked.id`.execute(db);
   const total = Number(r.rows[0]?.total ?? 0);
-  const identifiers: string[] = [];
-  const members: SeriesRow[] = [];
-  const heads_: SeriesRow[] = [];
-  for (const x of r.rows) {
-    if (x.id === null) continue;
-    const { head, total: _total, pdist, ...rest } = x;
-    const row = normSeries({ ...rest, dist: pdist });
-    if (!identifiers.includes(row.identifier)) identifiers.push(row.identifier);
-    if (head) heads_.push(row);
-    else members.push(row);
-  }
-  return { total, identifiers, members, heads: heads_ };
+  return { total, exact: true, ...groupPage(r.rows.map(({ total: _total, ...x }) => x)) };
 }
 
 /** Matching occurrences of the given series, earliest first, at most `perSeries` each. */
@@ -371,20 +541,35 @@ export async function findOccurrencesOfSeries(
   return r.rows.map(normOccurrence);
 }
 
-export async function findSeriesByIds(db: SearchExecutor, ids: number[], geo: Geo | null): Promise<SeriesRow[]> {
+/** Series by row id; `detail` adds the By-ID parts of their documents. */
+export async function findSeriesByIds(
+  db: SearchExecutor,
+  ids: number[],
+  geo: Geo | null,
+  options: { detail?: boolean } = {},
+): Promise<SeriesRow[]> {
   if (ids.length === 0) return [];
+  if (options.detail) {
+    const r = await sql<SeriesRow & { detail_doc: SeriesDetailDoc }>`select ${SERIES_DETAIL_COLUMNS},
+      ${distanceSql(geo)} as dist from search_series s where s.id = any(${ids}::bigint[])`.execute(db);
+    return r.rows.map(normDetailSeries);
+  }
   const r = await sql<SeriesRow>`select ${SERIES_COLUMNS}, ${distanceSql(geo)} as dist from search_series s
     where s.id = any(${ids}::bigint[])`.execute(db);
   return r.rows.map(normSeries);
 }
 
-/** Every series of a group (By-ID), whatever the filters, in published-id order (stable across re-harvests). */
+/**
+ * Every series of a group (By-ID, so with the By-ID parts of their documents), whatever the
+ * filters, in published-id order (stable across re-harvests).
+ */
 export async function findGroupSeries(db: SearchExecutor, identifier: string, kinds: string[], geo: Geo | null) {
-  const r = await sql<SeriesRow>`select ${SERIES_COLUMNS}, ${distanceSql(geo)} as dist from search_series s
+  const r = await sql<SeriesRow & { detail_doc: SeriesDetailDoc }>`select ${SERIES_DETAIL_COLUMNS},
+    ${distanceSql(geo)} as dist from search_series s
     where s.identifier = ${identifier} and s.kind = any(${textArray(kinds)}) order by s.oa_id collate "C", s.id`.execute(
     db,
   );
-  return r.rows.map(normSeries);
+  return r.rows.map(normDetailSeries);
 }
 
 /** The FacilityUse rows heading the given groups. */

@@ -154,7 +154,7 @@ export function createSearchService(options: SearchServiceOptions) {
     async getScheduledSession(auth: AuthContext, oaId: string): Promise<Obj> {
       const ctx = await renderContext(auth);
       const o = await repo.findOccurrenceByOaId(db, 'ScheduledSession', oaId, ctx.now);
-      const series = o ? (await repo.findSeriesByIds(db, [o.series_id], null))[0] : undefined;
+      const series = o ? (await repo.findSeriesByIds(db, [o.series_id], null, { detail: true }))[0] : undefined;
       if (!o || !series) throw new AppError('NOT_FOUND', `There is no upcoming ScheduledSession "${oaId}".`);
       return renderScheduledSession(o, series, ctx);
     },

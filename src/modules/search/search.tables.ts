@@ -15,16 +15,25 @@ export interface SeriesDoc {
   event: Record<string, unknown>;
   /** The SessionSeries / IndividualFacilityUse summary object, output form, no location. */
   series: Record<string, unknown>;
-  /** Extra fields only By-ID answers carry (offers, leader, accessibility …). */
-  detail: Record<string, unknown>;
+  /**
+   * Extra fields only By-ID answers carry (offers, leader, accessibility …): stored in
+   * `detail_doc` and present only on rows read by the By-ID queries.
+   */
+  detail?: Record<string, unknown>;
   /** `imin:aggregateOffer`, when the series has public adult or junior offers. */
   aggregate: Record<string, unknown> | null;
   /** The location, output form (no distance), with its summary key. */
   place: (Record<string, unknown> & { key: string }) | null;
-  /** Offers as published (for occurrences that inherit them). */
-  offers: Record<string, unknown>[];
   /** Hash of what occurrences inherit: when it is unchanged they need no re-projection. */
   inheritHash: string;
+}
+
+/** What only By-ID answers and the projector need of a series (`search_series.detail_doc`). */
+export interface SeriesDetailDoc {
+  /** Extra fields only By-ID answers carry (offers, leader, accessibility …). */
+  detail: Record<string, unknown>;
+  /** Offers as published (for occurrences that inherit them). */
+  offers: Record<string, unknown>[];
 }
 
 export interface OccurrenceDoc {
@@ -68,6 +77,8 @@ export interface SearchSeriesTable {
   /** Starts of the open (not cancelled or postponed) occurrences, sorted; kept by the projector. */
   open_starts: Generated<Date[]>;
   doc: Json<SeriesDoc>;
+  /** The By-ID parts (migration 2026-11-27-014), read only by By-ID queries. */
+  detail_doc: ColumnType<SeriesDetailDoc, string, string>;
   updated_at: Timestamp;
 }
 

@@ -3,7 +3,13 @@ import type { Insertable, Selectable } from 'kysely';
 import { DateTime, Duration, IANAZone } from 'luxon';
 import type { CatalogEntitiesTable } from '../../db/schema.js';
 import type { Vocabularies } from '../../lib/vocabularies.js';
-import type { OccurrenceDoc, SearchOccurrencesTable, SearchSeriesTable, SeriesDoc } from './search.tables.js';
+import type {
+  OccurrenceDoc,
+  SearchOccurrencesTable,
+  SearchSeriesTable,
+  SeriesDetailDoc,
+  SeriesDoc,
+} from './search.tables.js';
 
 /*
  * Pure functions turning catalog entities (as normalised by the harvester) into search rows.
@@ -528,11 +534,11 @@ export function buildSeriesRow(
     inheritHash: shortHash(JSON.stringify([tz, bookingReady, offers])),
     event: toOutput(event) as Obj,
     series: toOutput(series) as Obj,
-    detail: (toOutput(detail) as Obj | undefined) ?? {},
     aggregate: aggregateOffer(offers),
     place: placeInfo?.place ?? null,
-    offers,
   };
+  // Searches never read these: they live in their own column, read By-ID only.
+  const detailDoc: SeriesDetailDoc = { detail: (toOutput(detail) as Obj | undefined) ?? {}, offers };
 
   const hfs =
     kind === 'SessionSeries' &&
@@ -573,6 +579,7 @@ export function buildSeriesRow(
     tz,
     booking_ready: bookingReady,
     doc: JSON.stringify(doc),
+    detail_doc: JSON.stringify(detailDoc),
     updated_at: now,
   };
 }

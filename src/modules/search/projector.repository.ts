@@ -52,6 +52,7 @@ const SERIES_COLUMNS = [
   'tz',
   'booking_ready',
   'doc',
+  'detail_doc',
   'updated_at',
 ] as const;
 
@@ -88,7 +89,7 @@ export async function findSeriesForOccurrences(db: SearchExecutor, publisherId: 
   if (oaIds.length === 0) return [];
   const rows = await db
     .selectFrom('search_series')
-    .select(['id', 'oa_id', 'tz', 'booking_ready', sql<unknown>`doc->'offers'`.as('offers')])
+    .select(['id', 'oa_id', 'tz', 'booking_ready', sql<unknown>`detail_doc->'offers'`.as('offers')])
     .where('publisher_id', '=', publisherId)
     .where('oa_id', 'in', oaIds)
     .execute();

@@ -206,7 +206,7 @@ export function createProjector(options: ProjectorOptions) {
           id: idByOa.get(r.oa_id)!,
           tz: r.tz,
           booking_ready: r.booking_ready,
-          offers: (JSON.parse(r.doc) as { offers: Record<string, unknown>[] }).offers,
+          offers: (JSON.parse(r.detail_doc) as { offers: Record<string, unknown>[] }).offers,
         });
       }
       const missing = new Set<string>();

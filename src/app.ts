@@ -9,6 +9,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { Deps } from './deps.js';
 import { registerAuth } from './http/auth.js';
 import { handleFrameworkError, registerErrorHandling } from './http/error-handler.js';
+import { registerServerTiming } from './http/server-timing.js';
 import { AppError } from './http/errors.js';
 import { registerIdempotency } from './http/idempotency.js';
 import { opsRoutes } from './http/ops.routes.js';
@@ -230,6 +231,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   });
 
   registerErrorHandling(app, allowedMethods);
+  // Server-Timing: how long a request waited on sellers' booking systems (seller;dur=…).
+  registerServerTiming(app);
 
   const httpRequests = new Counter({
     name: 'http_requests_total',

@@ -1,25 +1,28 @@
 /*
- * bench/checkout: checkout C1 → C2 → B through activehub's checkout service against the bundled
- * sandbox booking system (a child process, over real HTTP), N concurrent customers. Reports the
- * total time per checkout, the part spent waiting on the seller (C1/C2/B calls), activehub's own
- * share (total − seller wait), and, as the baseline, the same three calls made straight to the
- * seller with the booking client alone (no activehub logic, no database of ours).
+ * bench/checkout: checkout C1 → C2 → B through activehub's API and hosted checkout pages, over
+ * HTTP, against the bundled sandbox booking system (the seller), N customers at a time.
  *
- * On PostgreSQL it also counts the SQL statements each checkout sends, per step (every round
- * trip on a pool client, BEGIN/COMMIT included; `--show-sql` prints one checkout's), and the CPU
- * per checkout of this process (activehub and the bench's own driving of it) and of the
- * PostgreSQL backends serving the bench database: figures that do not move with the machine's load.
+ * activehub runs as a real server (src/main.ts) in a child process; the seller is another child
+ * process. Each checkout: POST a checkout session with the broker's API key, then what a browser
+ * does without a browser — GET the page, read its form (action, CSRF token, fields), POST the
+ * choice (C1), the details (C2) and the sandbox test card 4242… (authorize, B, capture, order),
+ * following each 303 until the confirmation page. activehub reports how long each response
+ * waited on the seller in `Server-Timing: seller;dur=…`; the bench sums it per checkout, so
+ * activehub's own share = total − seller wait. The baseline is the same C1, C2, B made straight
+ * to the seller with the booking client alone.
  *
- *   npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://…] [--show-sql]
+ * Also printed: CPU per checkout of the server process and (PostgreSQL on this machine) of the
+ * backends serving the bench database, from /proc; on PostgreSQL the SQL statements per checkout,
+ * counted in the server by a preload (count-sql.ts) and reported per response in Server-Timing.
+ *
+ *   npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://…] [--seller-cpu N]
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { buildServices } from '../../src/app.js';
@@ -27,36 +30,41 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { closeDeps, createDeps } from '../../src/deps.js';
-import { createCheckoutService } from '../../src/modules/checkout/index.js';
 import { freePort } from '../../test/net.js';
-import { cpuSpent, recordCpuMs } from '../lib/proc.js';
+import { cpuMs, cpuSpent, postgresBackendsCpu } from '../lib/proc.js';
 
 const { values } = parseArgs({
   options: {
     checkouts: { type: 'string', default: '160' },
     concurrency: { type: 'string', default: '16' },
     'pg-url': { type: 'string' },
-    'show-sql': { type: 'boolean', default: false },
     'seller-cpu': { type: 'string' },
+    'show-requests': { type: 'boolean', default: false },
+    'without-jobs': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log(
-    'npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://user@host:5432] [--show-sql] [--seller-cpu N]',
+    'npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://user@host:5432] [--seller-cpu N] [--show-requests]',
   );
-  console.log('  --show-sql     print the statements of one checkout, step by step (PostgreSQL only)');
   console.log(
-    '  --seller-cpu N run the seller (sandbox, with its embedded database) on CPU N only (Linux taskset); run the\n' +
-      '                 bench itself with `taskset -c M` to keep activehub off that core',
+    '  --seller-cpu N   run the seller (sandbox, with its embedded database) on CPU N only (Linux taskset); run the\n' +
+      '                   bench itself with `taskset -c M`: the activehub server it starts inherits that core',
+  );
+  console.log("  --show-requests  print one checkout's requests: status, time, seller wait, statements");
+  console.log(
+    '  --without-jobs   start the server with JOBS_ENABLED=false: no background work (the confirmation emails stay\n' +
+      '                   queued), so its CPU is the requests alone',
   );
   process.exit(0);
 }
 const CHECKOUTS = Number(values.checkouts);
 const CONCURRENCY = Number(values.concurrency);
+if (!(CHECKOUTS > 0 && CONCURRENCY > 0)) throw new Error('--checkouts and --concurrency must be positive');
 const PLACES = 10; // test-interface opportunities have 10 places
-const CARD = { number: '4242424242424242', expMonth: 12, expYear: 2040, cvc: '123' };
 const CLIENT = { 'X-OpenActive-Test-Client-Id': 'activehub' };
+const CARD = { cardName: 'Bench Customer', cardNumber: '4242 4242 4242 4242', cardExpiry: '12/40', cardCvc: '123' };
 
 const cleanups: (() => Promise<void>)[] = [];
 async function cleanup() {
@@ -70,14 +78,6 @@ const pct = (xs: number[], p: number) => {
 };
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
-type Step = 'create' | 'choose' | 'details' | 'pay';
-interface Slot {
-  sellerMs: number;
-  step: Step;
-  sql: Record<Step, number>;
-  log: string[] | undefined;
-}
-
 async function runPool<T>(n: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array<T>(n);
   let next = 0;
@@ -89,45 +89,106 @@ async function runPool<T>(n: number, concurrency: number, task: (i: number) => P
   return out;
 }
 
+function startChild(command: string, args: string[], env: Record<string, string>, cpu?: string): ChildProcess {
+  const child = spawn(cpu ? 'taskset' : command, cpu ? ['-c', cpu, command, ...args] : args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  cleanups.push(async () => {
+    if (child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  });
+  return child;
+}
+
+async function waitFor(url: string, what: string) {
+  for (let i = 0; ; i += 1) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (i > 600) throw new Error(`${what} did not start`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/* ---- reading the hosted pages as a browser would ------------------------------------------- */
+
+const decode = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&#96;/g, '`')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+const attr = (tag: string, name: string) => {
+  const m = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
+  return m ? decode(m[1]!) : undefined;
+};
+
+/** The page's first POST form: its action and the fields a browser would send as they stand. */
+function readForm(html: string): { action: string; fields: Map<string, string> } | undefined {
+  const start = /<form\b[^>]*method="post"[^>]*>/.exec(html);
+  if (!start) return undefined;
+  const body = html.slice(start.index, html.indexOf('</form>', start.index));
+  const fields = new Map<string, string>();
+  for (const m of body.matchAll(/<input\b[^>]*>/g)) {
+    const tag = m[0];
+    const name = attr(tag, 'name');
+    if (!name) continue;
+    const type = attr(tag, 'type') ?? 'text';
+    if (type === 'radio') {
+      // The checked one, else the first that is not disabled.
+      if (/\schecked\b/.test(tag) || (!fields.has(name) && !/\sdisabled\b/.test(tag))) {
+        fields.set(name, attr(tag, 'value') ?? '');
+      }
+    } else fields.set(name, attr(tag, 'value') ?? '');
+  }
+  for (const m of body.matchAll(/<select\b[^>]*name="([^"]*)"[^>]*>([\s\S]*?)<\/select>/g)) {
+    const options = [...m[2]!.matchAll(/<option\b[^>]*>/g)].map((o) => o[0]);
+    const chosen = options.find((o) => /\sselected\b/.test(o)) ?? options[0];
+    if (chosen) fields.set(decode(m[1]!), attr(chosen, 'value') ?? '');
+  }
+  return { action: attr(start[0], 'action')!, fields };
+}
+
+interface Timing {
+  sellerMs: number;
+  statements: number;
+}
+/** Adds a response's `Server-Timing` (seller;dur=…, sql;desc="N") to a checkout's totals. */
+function addServerTiming(res: Response, into: Timing): { sellerMs: number; statements: number } {
+  const header = res.headers.get('server-timing') ?? '';
+  const seller = /(?:^|,)\s*seller;dur=([\d.]+)/.exec(header);
+  const sqlCount = /(?:^|,)\s*sql;desc="(\d+)"/.exec(header);
+  const one = { sellerMs: seller ? Number(seller[1]) : 0, statements: sqlCount ? Number(sqlCount[1]) : 0 };
+  into.sellerMs += one.sellerMs;
+  into.statements += one.statements;
+  return one;
+}
+
 async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ah-bench-checkout-'));
   cleanups.push(async () => fs.rmSync(tmp, { recursive: true, force: true }));
 
   // ---- the seller: the sandbox booking system in its own process --------------------------
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const sellerArgs = ['bin/activehub.js', 'sandbox', '--port', String(port), '--sessions', '50'];
-  const child: ChildProcess = spawn(
-    values['seller-cpu'] ? 'taskset' : process.execPath,
-    values['seller-cpu'] ? ['-c', values['seller-cpu'], process.execPath, ...sellerArgs] : sellerArgs,
-    {
-      env: {
-        ...process.env,
-        SANDBOX_DATA_DIR: path.join(tmp, 'sandbox'),
-        SANDBOX_PUBLIC_URL: base,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
+  const sellerPort = await freePort();
+  const seller = `http://127.0.0.1:${sellerPort}`;
+  startChild(
+    process.execPath,
+    ['bin/activehub.js', 'sandbox', '--port', String(sellerPort), '--sessions', '50'],
+    { SANDBOX_DATA_DIR: path.join(tmp, 'sandbox'), SANDBOX_PUBLIC_URL: seller, LOG_LEVEL: 'warn' },
+    values['seller-cpu'],
   );
-  cleanups.push(async () => {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  });
-  for (let i = 0; ; i += 1) {
-    try {
-      if ((await fetch(`${base}/openactive`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (i > 600) throw new Error('sandbox did not start');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor(`${seller}/openactive`, 'sandbox');
 
-  const opportunitiesNeeded = Math.ceil((CHECKOUTS + CONCURRENCY) / PLACES) + Math.ceil(CHECKOUTS / PLACES);
+  const opportunitiesNeeded = Math.ceil((CHECKOUTS + CONCURRENCY + 1) / PLACES) + Math.ceil(CHECKOUTS / PLACES);
   const created: string[] = [];
   for (let i = 0; i < opportunitiesNeeded; i += 1) {
-    const res = await fetch(`${base}/api/openbooking/test-interface/datasets/bench/opportunities`, {
+    const res = await fetch(`${seller}/api/openbooking/test-interface/datasets/bench/opportunities`, {
       method: 'POST',
       headers: { 'content-type': 'application/vnd.openactive.booking+json; version=1' },
       body: JSON.stringify({
@@ -135,7 +196,7 @@ async function main() {
         '@type': 'ScheduledSession',
         superEvent: {
           '@type': 'SessionSeries',
-          organizer: { '@type': 'Organization', '@id': `${base}/api/identifiers/sellers/1` },
+          organizer: { '@type': 'Organization', '@id': `${seller}/api/identifiers/sellers/1` },
         },
         'test:testOpportunityCriteria': 'https://openactive.io/test-interface#TestOpportunityBookable',
         'test:testOpenBookingFlow': 'https://openactive.io/test-interface#OpenBookingSimpleFlow',
@@ -145,226 +206,220 @@ async function main() {
     created.push(((await res.json()) as { '@id': string })['@id']);
   }
 
-  // ---- activehub, in this process ------------------------------------------------------------
+  // ---- activehub's database, prepared here: publisher harvested, broker and API key ------------
   let databaseUrl: string | undefined;
+  let databaseName: string | undefined;
   if (values['pg-url']) {
-    const name = `ah_bench_checkout_${process.pid}`;
+    databaseName = `ah_bench_checkout_${process.pid}`;
     const admin = new pg.Client({ connectionString: values['pg-url'] });
     await admin.connect();
-    await admin.query(`create database ${name}`);
+    await admin.query(`create database ${databaseName}`);
     await admin.end();
     const u = new URL(values['pg-url']);
-    u.pathname = `/${name}`;
+    u.pathname = `/${databaseName}`;
     databaseUrl = u.toString();
     cleanups.push(async () => {
       const a = new pg.Client({ connectionString: values['pg-url'] });
       await a.connect();
-      await a.query(`drop database if exists ${name} with (force)`);
+      await a.query(`drop database if exists ${databaseName} with (force)`);
       await a.end();
     });
   }
-  const config = loadConfig(
-    {},
+  const dataDir = path.join(tmp, 'ah');
+  const log = pino({ level: 'warn' });
+  const config = loadConfig({}, { logLevel: 'warn', seedDemo: false, databaseUrl, dataDir });
+  const database = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir });
+  let apiKey: string;
+  let sellerOnly: number[];
+  const offerOf = new Map<string, string>();
+  try {
+    await migrateToLatest(database.db);
+    const deps = await createDeps(config, { database, log });
+    try {
+      const services = buildServices(deps);
+      const { publisher } = await services.catalog.addPublisher({ datasetUrl: `${seller}/openactive` });
+      await services.booking.setCredentials({ publisherId: publisher.id, headers: CLIENT });
+      await services.harvester.runOnce();
+      await services.brokers.createBroker({ slug: 'bench', name: 'Bench Broker', url: 'https://bench.example.com' });
+      apiKey = (await services.brokers.createKey('bench', { products: ['checkout'] })).key;
+      for (const id of created) {
+        const o = await services.catalog.findOpportunity(id);
+        if (!o) throw new Error(`${id} not harvested`);
+        offerOf.set(id, String(o.offers[0]!['@id'] ?? o.offers[0]!.id));
+      }
+      // Baseline, before activehub's server starts: the seller alone — the same C1, C2, B straight
+      // from the booking client, as many and as many at a time.
+      const target = await services.booking.targetFor(publisher.id, `${seller}/api/identifiers/sellers/1`);
+      const booking = services.booking;
+      const sellerPool = created.slice(Math.ceil((CHECKOUTS + CONCURRENCY + 1) / PLACES));
+      sellerOnly = await runPool(CHECKOUTS, CONCURRENCY, async (i) => {
+        const opportunity = sellerPool[Math.floor(i / PLACES)]!;
+        const input = {
+          target,
+          uuid: randomUUID(),
+          items: [
+            {
+              opportunityId: opportunity,
+              opportunityType: 'ScheduledSession' as const,
+              offerId: offerOf.get(opportunity)!,
+            },
+          ],
+          customer: { email: `s${i}@example.com`, givenName: 'Seller', familyName: 'Only' },
+          broker: { name: 'Bench Broker' },
+        };
+        const t0 = performance.now();
+        await booking.c1(input);
+        const q = await booking.c2(input);
+        await booking.book({ ...input, totalPaymentDue: q.totalPaymentDue, payment: { identifier: randomUUID() } });
+        return performance.now() - t0;
+      });
+    } finally {
+      await closeDeps(deps);
+    }
+  } finally {
+    await database.close();
+  }
+
+  // ---- activehub: the server, in its own process -------------------------------------------
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = startChild(
+    process.execPath,
+    ['--import', 'tsx', ...(databaseUrl ? ['--import', './bench/checkout/count-sql.ts'] : []), 'src/main.ts'],
     {
-      publicBaseUrl: 'http://bench.local',
-      logLevel: 'warn',
-      seedDemo: false,
-      databaseUrl,
-      dataDir: path.join(tmp, 'ah'),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      PUBLIC_BASE_URL: base,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATA_DIR: dataDir }),
+      LOG_LEVEL: 'warn',
+      SEED_DEMO: 'false',
+      SANDBOX_ENABLED: 'false',
+      HARVEST_ENABLED: 'false',
+      HARVEST_REGISTER_SANDBOX: 'false',
+      HARVEST_DATASET_URLS: '',
+      // Background jobs run as in production unless --without-jobs: the confirmation emails are
+      // rendered and stored by their delivery job in this process while the checkouts go on.
+      JOBS_ENABLED: values['without-jobs'] ? 'false' : 'true',
+      RATE_LIMIT_MAX: '10000000',
     },
   );
-  const database = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir: path.join(tmp, 'ah') });
-  // Closed before the database is dropped even when closeDeps fails part-way (jobs.stop):
-  // idle pool clients killed by the drop would otherwise crash the process.
-  cleanups.push(() => database.close());
-  await migrateToLatest(database.db);
-  const deps = await createDeps(config, { database, log: pino({ level: 'warn' }) });
-  cleanups.push(() => closeDeps(deps));
-  await deps.jobs.start();
-  const services = buildServices(deps);
-  const { publisher } = await services.catalog.addPublisher({ datasetUrl: `${base}/openactive` });
-  await services.booking.setCredentials({ publisherId: publisher.id, headers: CLIENT });
-  await services.harvester.runOnce();
-  await services.brokers.createBroker({ slug: 'bench', name: 'Bench Broker', url: 'https://bench.example.com' });
-  const key = await services.brokers.createKey('bench', { products: ['checkout'] });
-  const auth = (await services.brokers.authenticate(key.key))!;
+  await waitFor(`${base}/health`, 'activehub');
 
-  // Time spent inside the seller calls, and the SQL statements sent, attributed to the checkout
-  // (and its step) that made them.
-  const current = new AsyncLocalStorage<Slot>();
-  let unattributed = 0;
-  if (databaseUrl) {
-    // Every statement goes through pg.Client#query on a pool client (Kysely, pg-boss, BEGIN/COMMIT).
-    const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-    const query = proto.query;
-    proto.query = function (this: unknown, ...args: unknown[]) {
-      const slot = current.getStore();
-      if (slot) {
-        slot.sql[slot.step] += 1;
-        if (slot.log) {
-          const q = args[0];
-          const text = typeof q === 'string' ? q : ((q as { text?: string }).text ?? '');
-          slot.log.push(`${slot.step.padEnd(8)} ${text.replace(/\s+/g, ' ').slice(0, 160)}`);
-        }
-      } else unattributed += 1;
-      return query.apply(this, args);
-    };
+  const activehubPool = created.slice(0, Math.ceil((CHECKOUTS + CONCURRENCY + 1) / PLACES));
+
+  interface Request {
+    what: string;
+    status: number;
+    ms: number;
+    sellerMs: number;
+    statements: number;
   }
-  const timed =
-    <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      const t0 = performance.now();
-      try {
-        return await fn(...args);
-      } finally {
-        const slot = current.getStore();
-        if (slot) slot.sellerMs += performance.now() - t0;
-      }
-    };
-  const b = services.booking;
-  const booking = {
-    ...b,
-    c1: timed((input: Parameters<typeof b.c1>[0]) => b.c1(input)),
-    c2: timed((input: Parameters<typeof b.c2>[0]) => b.c2(input)),
-    book: timed((input: Parameters<typeof b.book>[0]) => b.book(input)),
-    getOrder: timed((target: Parameters<typeof b.getOrder>[0], uuid: string) => b.getOrder(target, uuid)),
-  };
-  const checkout = createCheckoutService({
-    database,
-    clock: deps.clock,
-    log: deps.log,
-    jobs: deps.jobs,
-    publicBaseUrl: config.publicBaseUrl,
-    orders: services.orders,
-    catalog: services.catalog,
-    payments: services.payments,
-    booking,
-    mailer: services.mailer,
-    emailFromDefault: config.mail.defaultFrom,
-  });
-
-  const activehubPool = created.slice(0, Math.ceil((CHECKOUTS + CONCURRENCY) / PLACES));
-  const sellerPool = created.slice(activehubPool.length);
-  const offerOf = new Map<string, string>();
-  for (const id of created) {
-    const o = await services.catalog.findOpportunity(id);
-    if (!o) throw new Error(`${id} not harvested`);
-    offerOf.set(id, String(o.offers[0]!['@id'] ?? o.offers[0]!.id));
-  }
-
-  async function oneCheckout(i: number, log?: string[]) {
+  async function oneCheckout(i: number, trace?: Request[]) {
     const opportunity = activehubPool[Math.floor(i / PLACES)]!;
-    const slot: Slot = { sellerMs: 0, step: 'create', sql: { create: 0, choose: 0, details: 0, pay: 0 }, log };
+    const timing: Timing = { sellerMs: 0, statements: 0 };
+    const send = async (what: string, url: string, init: RequestInit = {}) => {
+      const t0 = performance.now();
+      const res = await fetch(url, { redirect: 'manual', ...init });
+      const body = await res.text();
+      const one = addServerTiming(res, timing);
+      trace?.push({ what, status: res.status, ms: performance.now() - t0, ...one });
+      return { res, body };
+    };
     const t0 = performance.now();
-    await current.run(slot, async () => {
-      const created = await checkout.createSession(
-        auth,
-        {
-          'imin:initialOrder': {
-            customer: { email: `c${i}@example.com`, givenName: 'Bench', familyName: `Customer ${i}` },
-            orderedItem: [{ orderedItem: { type: 'ScheduledSession', identifier: opportunity } }],
-          },
+    const created = await send('POST checkout-sessions', `${base}/checkout/bench/api/checkout-sessions`, {
+      method: 'POST',
+      headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        'imin:initialOrder': {
+          customer: { email: `c${i}@example.com`, givenName: 'Bench', familyName: `Customer ${i}` },
+          orderedItem: [{ orderedItem: { type: 'ScheduledSession', identifier: opportunity } }],
         },
-        'authenticated',
-      );
-      const id = String(created.location.split('/').pop());
-      slot.step = 'choose';
-      await checkout.choose('bench', id, {
-        opportunityId: opportunity,
-        offerId: offerOf.get(opportunity)!,
-        quantity: 1,
-      });
-      slot.step = 'details';
-      await checkout.submitDetails('bench', id, { givenName: '', familyName: '', email: '' });
-      slot.step = 'pay';
-      const view = await checkout.pay('bench', id, { card: CARD });
-      if (view.step !== 'confirmed') throw new Error(`checkout ${i}: ${view.step} ${JSON.stringify(view.problem)}`);
+      }),
     });
+    if (created.res.status !== 201) throw new Error(`checkout ${i}: create ${created.res.status} ${created.body}`);
+    let page = await send(
+      'GET page',
+      (JSON.parse(created.body) as { potentialAction: { target: string }[] }).potentialAction[0]!.target,
+    );
+    for (let step = 0; ; step += 1) {
+      if (page.res.status !== 200) throw new Error(`checkout ${i}: page ${page.res.status}`);
+      const form = readForm(page.body);
+      if (!form) break;
+      if (step > 5) throw new Error(`checkout ${i}: still at ${form.action} after ${step} forms`);
+      if (form.fields.has('cardNumber')) for (const [k, v] of Object.entries(CARD)) form.fields.set(k, v);
+      const posted = await send(`POST ${form.action.split('/').pop()}`, new URL(form.action, base).toString(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams([...form.fields]).toString(),
+      });
+      const location = posted.res.headers.get('location');
+      if (posted.res.status !== 303 || !location) throw new Error(`checkout ${i}: ${form.action} ${posted.res.status}`);
+      page = await send('GET page', new URL(location, base).toString());
+    }
+    if (!page.body.includes('Booking confirmed')) {
+      throw new Error(`checkout ${i}: ended without a confirmation: ${page.body.replace(/\s+/g, ' ').slice(0, 400)}`);
+    }
     const total = performance.now() - t0;
-    return { total, seller: slot.sellerMs, own: total - slot.sellerMs, sql: slot.sql };
+    return { total, seller: timing.sellerMs, own: total - timing.sellerMs, statements: timing.statements };
   }
 
   // Warm-up: one round of `concurrency` checkouts, not measured (JIT, pools, prepared plans).
   await runPool(CONCURRENCY, CONCURRENCY, (i) => oneCheckout(CHECKOUTS + i));
-  let shown: string[] | undefined;
-  if (values['show-sql'] && databaseUrl) {
-    // One more checkout on its own, its statements listed (a spare place of the last opportunity).
+  let shown: Request[] | undefined;
+  if (values['show-requests']) {
     shown = [];
     await oneCheckout(CHECKOUTS + CONCURRENCY, shown);
   }
 
-  // CPU of the PostgreSQL backends serving the bench database (when the server runs on this
-  // machine), sampled since pool connections come and go.
-  const backendCpu = new Map<number, number>();
-  const sampleBackends = async () => {
-    if (!databaseUrl) return;
-    const r = await sql<{ pid: number }>`select pid from pg_stat_activity where datname = current_database()`.execute(
-      database.db,
-    );
-    recordCpuMs(
-      r.rows.map((row) => row.pid),
-      backendCpu,
-    );
+  // CPU of the server process and of the PostgreSQL backends serving the bench database (sampled:
+  // pool connections come and go).
+  const backends = new Map<number, number>();
+  const sampleBackends = () => {
+    for (const [pid, spent] of (databaseName && postgresBackendsCpu(databaseName)) || []) backends.set(pid, spent);
   };
-  await sampleBackends();
-  const cpuBefore = new Map(backendCpu);
-  const sampler = setInterval(() => void sampleBackends().catch(() => undefined), 500);
-  const cpu0 = process.cpuUsage();
+  sampleBackends();
+  const backendsBefore = new Map(backends);
+  const sampler = setInterval(sampleBackends, 500);
+  // The server's CPU while no checkout runs (job polling, schedulers), for comparison.
+  const idle0 = cpuMs(server.pid);
+  await new Promise((r) => setTimeout(r, 5000));
+  const idleMsPerSecond = ((cpuMs(server.pid) ?? NaN) - (idle0 ?? NaN)) / 5;
+  const serverCpu0 = cpuMs(server.pid);
   const started = performance.now();
   const results = await runPool(CHECKOUTS, CONCURRENCY, (i) => oneCheckout(i));
   const wall = performance.now() - started;
-  const cpu = process.cpuUsage(cpu0);
+  const serverCpu = (cpuMs(server.pid) ?? NaN) - (serverCpu0 ?? NaN);
   clearInterval(sampler);
-  await sampleBackends();
-  const backendMs = cpuSpent(cpuBefore, backendCpu) ?? 0;
-
-  // Baseline: the seller alone — the same C1, C2, B straight from the booking client.
-  const target = await services.booking.targetFor(publisher.id, `${base}/api/identifiers/sellers/1`);
-  const sellerOnly = await runPool(CHECKOUTS, CONCURRENCY, async (i) => {
-    const opportunity = sellerPool[Math.floor(i / PLACES)]!;
-    const input = {
-      target,
-      uuid: randomUUID(),
-      items: [
-        {
-          opportunityId: opportunity,
-          opportunityType: 'ScheduledSession' as const,
-          offerId: offerOf.get(opportunity)!,
-        },
-      ],
-      customer: { email: `s${i}@example.com`, givenName: 'Seller', familyName: 'Only' },
-      broker: { name: 'Bench Broker' },
-    };
-    const t0 = performance.now();
-    await b.c1(input);
-    const q = await b.c2(input);
-    await b.book({ ...input, totalPaymentDue: q.totalPaymentDue, payment: { identifier: randomUUID() } });
-    return performance.now() - t0;
-  });
+  sampleBackends();
+  const backendMs = cpuSpent(backendsBefore, backends) ?? 0;
 
   const col = (xs: number[]) => `p50 ${ms(pct(xs, 50)).padStart(9)}   p95 ${ms(pct(xs, 95)).padStart(9)}`;
   console.log(
-    `\ncheckout C1→C2→B (+ authorize, capture, order, email) — ${CHECKOUTS} checkouts, ${CONCURRENCY} concurrent, ${databaseUrl ? 'PostgreSQL' : 'PGlite'}`,
+    `\ncheckout over HTTP: API + hosted pages, C1→C2→B (+ authorize, capture, order) — ${CHECKOUTS} checkouts, ${CONCURRENCY} concurrent, ${databaseUrl ? 'PostgreSQL' : 'PGlite'}`,
   );
   console.log(
     `  activehub total          ${col(results.map((r) => r.total))}   (${((CHECKOUTS / wall) * 1000).toFixed(1)} checkouts/s)`,
   );
-  console.log(`  waiting on the seller    ${col(results.map((r) => r.seller))}`);
+  console.log(`  waiting on the seller    ${col(results.map((r) => r.seller))}   (Server-Timing seller;dur)`);
   console.log(`  activehub's own share    ${col(results.map((r) => r.own))}   target p95 < 50 ms`);
-  console.log(`  seller alone (baseline)  ${col(sellerOnly)}   C1+C2+B straight from the booking client`);
-  const ownCpu = (cpu.user + cpu.system) / 1000 / CHECKOUTS;
-  console.log(`  CPU per checkout: this process ${ms(ownCpu)} (activehub + the bench's own calls into it)`);
+  console.log(`  seller alone (baseline)  ${col(sellerOnly!)}   C1+C2+B straight from the booking client (run before)`);
+  console.log(
+    `  CPU per checkout: server process ${Number.isFinite(serverCpu) ? ms(serverCpu / CHECKOUTS) : 'n/a'} (${values['without-jobs'] ? 'requests only: jobs off' : 'requests, and the email jobs they cause'}; idle it uses ${ms(idleMsPerSecond)} a second, ${ms((idleMsPerSecond * wall) / 1000 / CHECKOUTS)} a checkout over this run)`,
+  );
   if (databaseUrl) {
     console.log(
       `                    PostgreSQL backends ${backendMs > 0 ? ms(backendMs / CHECKOUTS) : 'n/a (server not on this machine)'}`,
     );
-    const steps = ['create', 'choose', 'details', 'pay'] as const;
-    const mean = (k: (typeof steps)[number]) => results.reduce((a, r) => a + r.sql[k], 0) / CHECKOUTS;
-    const total = steps.reduce((a, k) => a + mean(k), 0);
-    console.log(
-      `  SQL statements per checkout: ${total.toFixed(1)} (${steps.map((k) => `${k} ${mean(k).toFixed(1)}`).join(', ')}); ${unattributed} outside any checkout`,
-    );
-    if (shown) console.log(`\n  one checkout's statements:\n${shown.map((l) => `    ${l}`).join('\n')}\n`);
+    const statements = results.reduce((a, r) => a + r.statements, 0) / CHECKOUTS;
+    console.log(`  SQL statements per checkout (its requests): ${statements.toFixed(1)}`);
+  }
+  if (shown) {
+    console.log(`\n  one checkout's requests:`);
+    for (const r of shown) {
+      console.log(
+        `    ${r.what.padEnd(24)} ${r.status}  ${ms(r.ms).padStart(9)}  seller ${ms(r.sellerMs).padStart(9)}${databaseUrl ? `  ${r.statements} statements` : ''}`,
+      );
+    }
   }
   console.log(
     `  load average: ${os

@@ -337,3 +337,36 @@ describe('concurrency', () => {
     expect(byStatus).toEqual({ 'confirmed/captured': 10, 'failed/voided': 190 });
   }, 120_000);
 });
+
+describe('Server-Timing', () => {
+  it('a page that called the seller says how long it waited on it; one that did not says nothing', async () => {
+    const opp = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookable');
+    const id = await newSession(opp);
+    const path = `/checkout/${broker.slug}/s/${id}`;
+    const page = await w.t.request({ method: 'GET', url: path });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['server-timing']).toBeUndefined();
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+
+    const started = performance.now();
+    const chosen = await w.t.request({
+      method: 'POST',
+      url: `${path}/choose`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        _csrf: csrf,
+        opportunityId: opp.id,
+        offerId: opp.offers[0]!,
+        quantity: '1',
+      }).toString(),
+    });
+    const elapsed = performance.now() - started;
+    expect(chosen.statusCode, chosen.body).toBe(303);
+    // C1 went to the seller: one call, its duration within the request's.
+    expect((await session(id)).quote).not.toBeNull();
+    const timing = /^seller;dur=(\d+\.\d);desc="1 call\(s\)"$/.exec(String(chosen.headers['server-timing']));
+    expect(timing, String(chosen.headers['server-timing'])).not.toBeNull();
+    expect(Number(timing![1])).toBeGreaterThan(0);
+    expect(Number(timing![1])).toBeLessThanOrEqual(elapsed);
+  });
+});

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { HttpError, type HttpClient } from '../../lib/http-client.js';
+import { timeSellerCall } from '../../lib/server-timing.js';
 import { BookingError, isRetryable, problemFor, problemOf, type BookingProblem } from './booking.errors.js';
 import {
   BOOKING_MEDIA_TYPE,
@@ -67,16 +68,19 @@ export function createBookingClient({ http, log, retries = 1 }: BookingClientOpt
     const url = `${target.endpointUrl.replace(/\/+$/, '')}/${path}`;
     let res;
     try {
-      res = await http.request(url, {
-        method,
-        headers: {
-          ...target.headers,
-          accept: BOOKING_MEDIA_TYPE,
-          ...(body === undefined ? {} : { 'content-type': BOOKING_MEDIA_TYPE }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        retries,
-      });
+      // The wait on the seller, retries included, is reported in the request's Server-Timing.
+      res = await timeSellerCall(() =>
+        http.request(url, {
+          method,
+          headers: {
+            ...target.headers,
+            accept: BOOKING_MEDIA_TYPE,
+            ...(body === undefined ? {} : { 'content-type': BOOKING_MEDIA_TYPE }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          retries,
+        }),
+      );
     } catch (err) {
       const kind = err instanceof HttpError ? err.kind : 'network';
       log.warn({ url, method, kind, err: (err as Error).message }, 'booking system unreachable');

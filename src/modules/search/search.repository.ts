@@ -437,7 +437,7 @@ async function walkGroups(
     grp as materialized (select identifier, min(dist) as dist from walk group by identifier),
     page as materialized (select identifier, dist from grp order by dist, identifier limit ${limit} offset ${offset}),
     g as (select identifier, row_number() over (order by dist, identifier) as position from page),
-    picked as (
+    picked as materialized (
       select m.id, g.position, false as head, m.dist from g cross join lateral (
         select s.id, ${distanceSql(geo)} as dist from search_series s
         where s.identifier = g.identifier and ${seriesWhere(series, { box: false })} and ${hasOccurrence(occ)} offset 0
@@ -511,7 +511,9 @@ async function allGroups(
         from m group by identifier order by ${orderBy} limit ${limit} offset ${offset}
       ) page
     ),
-    picked as (
+    -- Materialised: the planner cannot estimate a GiST box (it expects a handful of matches), and
+    -- would otherwise read every match's row before keeping the page's.
+    picked as materialized (
       select m.id, g.position, false as head, m.dist from g join m using (identifier)
       ${heads}
     )

@@ -7,9 +7,10 @@
  * does without a browser — GET the page, read its form (action, CSRF token, fields), POST the
  * choice (C1), the details (C2) and the sandbox test card 4242… (authorize, B, capture, order),
  * following each 303 until the confirmation page. activehub reports how long each response
- * waited on the seller in `Server-Timing: seller;dur=…`; the bench sums it per checkout, so
- * activehub's own share = total − seller wait. The baseline is the same C1, C2, B made straight
- * to the seller with the booking client alone.
+ * took in the server and waited on the seller in `Server-Timing: total;dur=…, seller;dur=…`; the
+ * bench sums them per checkout, so activehub's own share = total − seller wait (and, within the
+ * server, Σ total − Σ seller: what is left is the client and the network). The baseline is the
+ * same C1, C2, B made straight to the seller with the booking client alone.
  *
  * Also printed: CPU per checkout of the server process and (PostgreSQL on this machine) of the
  * backends serving the bench database, from /proc; on PostgreSQL the SQL statements per checkout,
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     'seller-cpu': { type: 'string' },
     'show-requests': { type: 'boolean', default: false },
     'without-jobs': { type: 'boolean', default: false },
+    'profile-server': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -57,6 +59,7 @@ if (values.help) {
     '  --without-jobs   start the server with JOBS_ENABLED=false: no background work (the confirmation emails stay\n' +
       '                   queued), so its CPU is the requests alone',
   );
+  console.log('  --profile-server DIR  run the server with --cpu-prof, its profile written to DIR when it stops');
   process.exit(0);
 }
 const CHECKOUTS = Number(values.checkouts);
@@ -156,15 +159,20 @@ function readForm(html: string): { action: string; fields: Map<string, string> }
 }
 
 interface Timing {
+  serverMs: number;
   sellerMs: number;
   statements: number;
 }
-/** Adds a response's `Server-Timing` (seller;dur=…, sql;desc="N") to a checkout's totals. */
-function addServerTiming(res: Response, into: Timing): { sellerMs: number; statements: number } {
+/** Adds a response's `Server-Timing` (total;dur=…, seller;dur=…, sql;desc="N") to a checkout's totals. */
+function addServerTiming(res: Response, into: Timing): Timing {
   const header = res.headers.get('server-timing') ?? '';
-  const seller = /(?:^|,)\s*seller;dur=([\d.]+)/.exec(header);
-  const sqlCount = /(?:^|,)\s*sql;desc="(\d+)"/.exec(header);
-  const one = { sellerMs: seller ? Number(seller[1]) : 0, statements: sqlCount ? Number(sqlCount[1]) : 0 };
+  const metric = (re: RegExp) => Number(re.exec(header)?.[1] ?? 0);
+  const one = {
+    serverMs: metric(/(?:^|,)\s*total;dur=([\d.]+)/),
+    sellerMs: metric(/(?:^|,)\s*seller;dur=([\d.]+)/),
+    statements: metric(/(?:^|,)\s*sql;desc="(\d+)"/),
+  };
+  into.serverMs += one.serverMs;
   into.sellerMs += one.sellerMs;
   into.statements += one.statements;
   return one;
@@ -240,6 +248,8 @@ async function main() {
       const { publisher } = await services.catalog.addPublisher({ datasetUrl: `${seller}/openactive` });
       await services.booking.setCredentials({ publisherId: publisher.id, headers: CLIENT });
       await services.harvester.runOnce();
+      // The search read model too, so the server does not spend the measured run projecting it.
+      while (await services.projector.pending()) await services.projector.runOnce({ budgetMs: 60_000 });
       await services.brokers.createBroker({ slug: 'bench', name: 'Bench Broker', url: 'https://bench.example.com' });
       apiKey = (await services.brokers.createKey('bench', { products: ['checkout'] })).key;
       for (const id of created) {
@@ -285,7 +295,13 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const server = startChild(
     process.execPath,
-    ['--import', 'tsx', ...(databaseUrl ? ['--import', './bench/checkout/count-sql.ts'] : []), 'src/main.ts'],
+    [
+      ...(values['profile-server'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['profile-server'])}`] : []),
+      '--import',
+      'tsx',
+      ...(databaseUrl ? ['--import', './bench/checkout/count-sql.ts'] : []),
+      'src/main.ts',
+    ],
     {
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -307,16 +323,14 @@ async function main() {
 
   const activehubPool = created.slice(0, Math.ceil((CHECKOUTS + CONCURRENCY + 1) / PLACES));
 
-  interface Request {
+  interface Request extends Timing {
     what: string;
     status: number;
     ms: number;
-    sellerMs: number;
-    statements: number;
   }
   async function oneCheckout(i: number, trace?: Request[]) {
     const opportunity = activehubPool[Math.floor(i / PLACES)]!;
-    const timing: Timing = { sellerMs: 0, statements: 0 };
+    const timing: Timing = { serverMs: 0, sellerMs: 0, statements: 0 };
     const send = async (what: string, url: string, init: RequestInit = {}) => {
       const t0 = performance.now();
       const res = await fetch(url, { redirect: 'manual', ...init });
@@ -360,7 +374,14 @@ async function main() {
       throw new Error(`checkout ${i}: ended without a confirmation: ${page.body.replace(/\s+/g, ' ').slice(0, 400)}`);
     }
     const total = performance.now() - t0;
-    return { total, seller: timing.sellerMs, own: total - timing.sellerMs, statements: timing.statements };
+    return {
+      total,
+      seller: timing.sellerMs,
+      own: total - timing.sellerMs,
+      server: timing.serverMs,
+      ownInServer: timing.serverMs - timing.sellerMs,
+      statements: timing.statements,
+    };
   }
 
   // Warm-up: one round of `concurrency` checkouts, not measured (JIT, pools, prepared plans).
@@ -402,6 +423,9 @@ async function main() {
   );
   console.log(`  waiting on the seller    ${col(results.map((r) => r.seller))}   (Server-Timing seller;dur)`);
   console.log(`  activehub's own share    ${col(results.map((r) => r.own))}   target p95 < 50 ms`);
+  console.log(
+    `    of which in the server ${col(results.map((r) => r.ownInServer))}   (Server-Timing total − seller; the rest is the client and the network)`,
+  );
   console.log(`  seller alone (baseline)  ${col(sellerOnly!)}   C1+C2+B straight from the booking client (run before)`);
   console.log(
     `  CPU per checkout: server process ${Number.isFinite(serverCpu) ? ms(serverCpu / CHECKOUTS) : 'n/a'} (${values['without-jobs'] ? 'requests only: jobs off' : 'requests, and the email jobs they cause'}; idle it uses ${ms(idleMsPerSecond)} a second, ${ms((idleMsPerSecond * wall) / 1000 / CHECKOUTS)} a checkout over this run)`,
@@ -417,7 +441,7 @@ async function main() {
     console.log(`\n  one checkout's requests:`);
     for (const r of shown) {
       console.log(
-        `    ${r.what.padEnd(24)} ${r.status}  ${ms(r.ms).padStart(9)}  seller ${ms(r.sellerMs).padStart(9)}${databaseUrl ? `  ${r.statements} statements` : ''}`,
+        `    ${r.what.padEnd(24)} ${r.status}  ${ms(r.ms).padStart(9)}  server ${ms(r.serverMs).padStart(9)}  seller ${ms(r.sellerMs).padStart(9)}${databaseUrl ? `  ${r.statements} statements` : ''}`,
       );
     }
   }

@@ -2,11 +2,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 /*
  * Time a request spends waiting on sellers' booking systems, reported to the client in a
- * `Server-Timing` header (`seller;dur=<ms>`): the hosted checkout's pages and the API answer with
- * what the seller took of them, so activehub's own share of a checkout is the rest. Each request
- * runs in its own scope (src/http/server-timing.ts opens it); outside one nothing is recorded.
+ * `Server-Timing` header (`total;dur=<ms>, seller;dur=<ms>`): the hosted checkout's pages and the
+ * API answer with how long the server took and what the seller took of it, so activehub's own
+ * share of a checkout is the rest. Each request runs in its own scope (src/http/server-timing.ts
+ * opens it); outside one nothing is recorded.
  */
 export interface TimingScope {
+  /** performance.now() when the request arrived. */
+  startedAt: number;
   /** Milliseconds spent inside calls to sellers (request sent → answer read, retries included). */
   sellerMs: number;
   sellerCalls: number;
@@ -18,7 +21,7 @@ const scopes = new AsyncLocalStorage<TimingScope>();
 
 /** Runs `fn` (and everything it starts) in a fresh scope. */
 export function runInTimingScope<T>(fn: () => T): T {
-  return scopes.run({ sellerMs: 0, sellerCalls: 0, statements: 0 }, fn);
+  return scopes.run({ startedAt: performance.now(), sellerMs: 0, sellerCalls: 0, statements: 0 }, fn);
 }
 
 /** The scope of the current request, if any. */
@@ -39,11 +42,11 @@ export async function timeSellerCall<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The `Server-Timing` value for a scope, or undefined when there is nothing to report. */
-export function serverTimingHeader(scope: TimingScope): string | undefined {
-  const metrics: string[] = [];
+/** The `Server-Timing` value for a scope, as the response is sent. */
+export function serverTimingHeader(scope: TimingScope): string {
+  const metrics = [`total;dur=${(performance.now() - scope.startedAt).toFixed(1)}`];
   if (scope.sellerCalls > 0)
     metrics.push(`seller;dur=${scope.sellerMs.toFixed(1)};desc="${scope.sellerCalls} call(s)"`);
   if (scope.statements > 0) metrics.push(`sql;desc="${scope.statements}"`);
-  return metrics.length ? metrics.join(', ') : undefined;
+  return metrics.join(', ');
 }

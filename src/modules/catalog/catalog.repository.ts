@@ -402,19 +402,29 @@ export function listChildEntities(db: Executor, publisherId: number, parentOaIds
 }
 
 /**
- * Entities of the given types after `afterId`, in id order (a read model's initial load pages
- * through the catalog with it); occurrences that started before `startsFrom` are left out.
+ * Entities of the given types with ids in `(afterId, upToId]`, in id order: a read model's
+ * initial load pages through the catalog by id range, so each page costs the same whatever the
+ * catalog's size (with a LIMIT instead, the planner may intersect the type index with every id
+ * above `afterId` for each page).
  */
-export function listEntitiesOfTypes(db: Executor, types: string[], afterId: number, limit: number, startsFrom?: Date) {
-  let q = db
+export function listEntitiesInIdRange(db: Executor, types: string[], afterId: number, upToId: number) {
+  return db
     .selectFrom('catalog_entities')
     .selectAll()
-    .where('type', 'in', types)
     .where('id', '>', afterId)
+    .where('id', '<=', upToId)
+    .where('type', 'in', types)
     .orderBy('id')
-    .limit(limit);
-  if (startsFrom) q = q.where('start_date', '>=', startsFrom);
-  return q.execute();
+    .execute();
+}
+
+/** The highest entity id so far (0 when there is none). */
+export async function findLatestEntityId(db: Executor): Promise<number> {
+  const row = await db
+    .selectFrom('catalog_entities')
+    .select((eb) => eb.fn.max('id').as('id'))
+    .executeTakeFirst();
+  return row?.id === null || row?.id === undefined ? 0 : Number(row.id);
 }
 
 /**

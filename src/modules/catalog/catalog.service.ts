@@ -289,8 +289,9 @@ export function createCatalogService({
     findEntities: (publisherId: number, oaIds: string[]) => repo.findEntitiesByOaIds(db, publisherId, oaIds),
     listChildEntities: (publisherId: number, parentOaIds: string[], startsFrom?: Date) =>
       repo.listChildEntities(db, publisherId, parentOaIds, startsFrom),
-    listEntitiesOfTypes: (types: string[], afterId: number, limit: number, startsFrom?: Date) =>
-      repo.listEntitiesOfTypes(db, types, afterId, limit, startsFrom),
+    listEntitiesInIdRange: (types: string[], afterId: number, upToId: number) =>
+      repo.listEntitiesInIdRange(db, types, afterId, upToId),
+    latestEntityId: () => repo.findLatestEntityId(db),
     countChangesUpTo: (upTo: number) => repo.countChangesUpTo(db, upTo),
     findChangedBetween: (publisherId: number, oaIds: string[], afterSeq: number, upToSeq: number) =>
       repo.findChangedBetween(db, publisherId, oaIds, afterSeq, upToSeq),

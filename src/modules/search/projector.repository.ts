@@ -209,3 +209,8 @@ export async function isReadModelEmpty(db: SearchExecutor): Promise<boolean> {
     or exists (select 1 from search_occurrences) as used`.execute(db);
   return !rows[0]?.used;
 }
+
+/** Planner statistics for a read-model table after a bulk load (autovacuum would come later). */
+export async function analyzeReadModel(db: SearchExecutor, table: 'search_series' | 'search_occurrences') {
+  await sql`analyze ${sql.table(table)}`.execute(db);
+}

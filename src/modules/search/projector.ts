@@ -355,7 +355,7 @@ export function createProjector(options: ProjectorOptions) {
       }
     }
     await repo.refreshAllOpenStarts(db);
-    await repo.analyzeReadModel(db, 'search_occurrences');
+    await repo.vacuumReadModel(db);
     await repo.saveCursor(db, CURSOR, upTo, now);
     return { changes: counts.changes, pages, lastSeq: upTo };
   }

@@ -1,13 +1,8 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
-import { freePort } from '../../../test/net.js';
+import { startTestSandbox, type TestSandbox } from '../../../test/sandbox-fixture.js';
 import { createVocabularies } from '../../lib/vocabularies.js';
-import { startSandbox, type SandboxHandle } from '../../sandbox/main.js';
 import { createProjector } from './projector.js';
 
 /*
@@ -18,28 +13,12 @@ import { createProjector } from './projector.js';
  */
 
 let t: TestContext;
-let sandbox: SandboxHandle;
-let dataDir: string;
+let sandbox: TestSandbox;
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'activehub-projector-bulk-'));
-  const port = await freePort();
-  sandbox = await startSandbox(
-    {
-      enabled: true,
-      port,
-      publicUrl: `http://127.0.0.1:${port}`,
-      dataDir,
-      databaseUrl: undefined,
-      seed: 11,
-      sessions: 300,
-      churnSeconds: 0,
-      instances: 1,
-    },
-    { log: pino({ level: 'silent' }), host: '127.0.0.1' },
-  );
+  sandbox = await startTestSandbox({ seed: 11, sessions: 300 });
   t = await createTestContext();
-  await t.services.catalog.addPublisher({ datasetUrl: `http://127.0.0.1:${port}/openactive` });
+  await t.services.catalog.addPublisher({ datasetUrl: sandbox.datasetUrl });
   const harvested = await t.services.harvester.runOnce();
   expect(harvested.every((r) => r.caughtUp && !r.failed)).toBe(true);
 }, 120_000);
@@ -47,7 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await sandbox?.close();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 const projectorWith = (options: { bulkLoad: boolean; batchSize?: number }) =>

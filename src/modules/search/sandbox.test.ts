@@ -1,12 +1,7 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
-import { startSandbox, type SandboxHandle } from '../../sandbox/main.js';
+import { startTestSandbox, type TestSandbox } from '../../../test/sandbox-fixture.js';
 import { INDIVIDUAL_FACILITY_USE_SHAPE, validatorFailures } from './search.fixtures.js';
-import { freePort } from '../../../test/net.js';
 
 /*
  * The documented example requests (imin-search-firehose §3–§5), with their parameters pointed
@@ -17,30 +12,14 @@ import { freePort } from '../../../test/net.js';
 type Obj = Record<string, any>;
 
 let t: TestContext;
-let sandbox: SandboxHandle;
+let sandbox: TestSandbox;
 let key: string;
-let dataDir: string;
 let providerId: number;
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'activehub-search-sandbox-'));
-  const port = await freePort();
-  sandbox = await startSandbox(
-    {
-      enabled: true,
-      port,
-      publicUrl: `http://127.0.0.1:${port}`,
-      dataDir,
-      databaseUrl: undefined,
-      seed: 7,
-      sessions: 400,
-      churnSeconds: 0,
-      instances: 1,
-    },
-    { log: pino({ level: 'silent' }), host: '127.0.0.1' },
-  );
+  sandbox = await startTestSandbox({ seed: 7, sessions: 400 });
   t = await createTestContext();
-  const { publisher } = await t.services.catalog.addPublisher({ datasetUrl: `http://127.0.0.1:${port}/openactive` });
+  const { publisher } = await t.services.catalog.addPublisher({ datasetUrl: sandbox.datasetUrl });
   providerId = publisher.id;
   const harvested = await t.services.harvester.runOnce();
   expect(harvested.every((r) => r.caughtUp && !r.failed)).toBe(true);
@@ -51,7 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await sandbox?.close();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 // The sandbox's venues are spread over UK cities: a 1,000 km circle round London takes them all.

@@ -24,6 +24,21 @@ import { searchDb, type SearchDB, type SearchOccurrencesTable } from './search.t
 const NOW = new Date('2026-03-23T00:00:00Z');
 const DAY = 24 * 3600_000;
 const CENTRE = { lat: 51.5, lng: -0.1 };
+/** Series columns these tests do not filter on: in person, no activity, ages, levels or features. */
+const NO_FILTER_FIELDS = {
+  attendance: 'offline',
+  activity_ids: [],
+  activity_match_ids: [],
+  activity_schemes: [],
+  facility_type_ids: [],
+  age_min: 0,
+  levels: [],
+  accessibility_ids: [],
+  amenities: [],
+  hfs: false,
+  tz: 'Europe/London',
+  booking_ready: false,
+};
 
 let database: Database;
 let db: Kysely<SearchDB>;
@@ -66,18 +81,7 @@ beforeAll(async () => {
         place_key: `place-${i}`,
         latitude: CENTRE.lat + (far ? 0.45 : (rnd() - 0.5) * 0.05),
         longitude: CENTRE.lng + (rnd() - 0.5) * 0.05,
-        attendance: 'offline',
-        activity_ids: [],
-        activity_match_ids: [],
-        activity_schemes: [],
-        facility_type_ids: [],
-        age_min: 0,
-        levels: [],
-        accessibility_ids: [],
-        amenities: [],
-        hfs: false,
-        tz: 'Europe/London',
-        booking_ready: false,
+        ...NO_FILTER_FIELDS,
         doc: '{}',
         detail_doc: '{}',
         updated_at: NOW,
@@ -280,18 +284,7 @@ describe('nearest-first groups', () => {
           place_key: `fplace-${i}`,
           latitude: p.lat,
           longitude: p.lng,
-          attendance: 'offline',
-          activity_ids: [],
-          activity_match_ids: [],
-          activity_schemes: [],
-          facility_type_ids: [],
-          age_min: 0,
-          levels: [],
-          accessibility_ids: [],
-          amenities: [],
-          hfs: false,
-          tz: 'Europe/London',
-          booking_ready: false,
+          ...NO_FILTER_FIELDS,
           open_starts: p.open ? [new Date(NOW.getTime() + DAY)] : [],
           doc: '{}',
           detail_doc: '{}',

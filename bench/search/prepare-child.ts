@@ -4,27 +4,14 @@
  * one JSON line with the timings and row counts.
  */
 import { sql } from 'kysely';
-import { pino } from 'pino';
-import { buildServices } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
-import { closeDeps, createDeps } from '../../src/deps.js';
+import { closeDeps } from '../../src/deps.js';
+import { benchServices } from '../lib/services.js';
 
 const databaseUrl = process.env.BENCH_DATABASE_URL!;
 const datasetUrl = process.env.BENCH_DATASET_URL!;
 const apiKey = process.env.BENCH_API_KEY!;
 
-const config = loadConfig(
-  {},
-  {
-    databaseUrl,
-    logLevel: 'warn',
-    harvest: { enabled: false, pollIntervalMs: 8000, concurrency: 4, registerSandbox: false, datasetUrls: [] },
-  },
-);
-const deps = await createDeps(config, { log: pino({ level: 'warn' }) });
-await migrateToLatest(deps.database.db);
-const services = buildServices(deps);
+const { deps, services } = await benchServices(databaseUrl);
 await services.brokers.ensureDemoBroker(apiKey);
 await services.catalog.addPublisher({ datasetUrl });
 

@@ -20,14 +20,11 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { pino } from 'pino';
-import { buildServices } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
-import { closeDeps, createDeps } from '../../src/deps.js';
+import { closeDeps } from '../../src/deps.js';
 import { createVocabularies } from '../../src/lib/vocabularies.js';
 import { createProjector } from '../../src/modules/search/index.js';
 import { postgresBackendsCpu } from '../lib/proc.js';
+import { benchServices } from '../lib/services.js';
 
 const { values } = parseArgs({
   options: {
@@ -53,17 +50,7 @@ const load = () =>
     .map((l) => l.toFixed(1))
     .join(' ');
 
-const config = loadConfig(
-  {},
-  {
-    databaseUrl,
-    logLevel: 'warn',
-    harvest: { enabled: false, pollIntervalMs: 8000, concurrency: 4, registerSandbox: false, datasetUrls: [] },
-  },
-);
-const deps = await createDeps(config, { log: pino({ level: 'warn' }) });
-await migrateToLatest(deps.database.db);
-const services = buildServices(deps);
+const { deps, services } = await benchServices(databaseUrl);
 const { db } = deps.database;
 const projectorWith = (bulkLoad: boolean) =>
   createProjector({

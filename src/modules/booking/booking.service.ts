@@ -46,7 +46,16 @@ export interface BookingServiceDeps {
   catalog: CatalogService;
   /** Extra attempts on timeouts, network errors, 429 and 5xx (default 1). */
   retries?: number;
+  /**
+   * How long a seller's booking target (endpoint and credentials) is reused before it is read
+   * again, in ms (default 10 s; 0 reads it every time). Every checkout step needs it; credentials
+   * set through this service take effect at once, a publisher's new endpoint within this time.
+   */
+  targetCacheMs?: number;
 }
+
+/** Targets kept at most; the cache starts afresh beyond (a process books with few sellers). */
+const TARGET_CACHE_MAX = 5_000;
 
 /** RFC 7230 token. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
@@ -111,6 +120,26 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
     ...(deps.retries !== undefined ? { retries: deps.retries } : {}),
   });
 
+  const targetCacheMs = deps.targetCacheMs ?? 10_000;
+  const targets = new Map<string, { target: BookingTarget; until: number }>();
+
+  async function readTarget(publisherId: number, sellerId: string): Promise<BookingTarget> {
+    const p = await repo.findTarget(db, publisherId, sellerId);
+    if (!p?.bookingEndpointUrl) {
+      throw new BookingError(problemFor('not_bookable'), {
+        retryable: false,
+        detail: p ? `publisher ${publisherId} has no Open Booking API endpoint` : `no publisher ${publisherId}`,
+      });
+    }
+    if (!p.headers) {
+      throw new BookingError(problemFor('invalid_credentials'), {
+        retryable: false,
+        detail: `no booking-partner credentials for publisher ${publisherId}, seller ${sellerId}`,
+      });
+    }
+    return { publisherId, endpointUrl: p.bookingEndpointUrl.replace(/\/+$/, ''), sellerId, headers: p.headers };
+  }
+
   async function publisher(publisherId: number) {
     try {
       return await deps.catalog.getPublisher(publisherId);
@@ -124,26 +153,18 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
     ...client,
 
     async targetFor(publisherId, sellerId) {
-      const p = await repo.findTarget(db, publisherId, sellerId);
-      if (!p?.bookingEndpointUrl) {
-        throw new BookingError(problemFor('not_bookable'), {
-          retryable: false,
-          detail: p ? `publisher ${publisherId} has no Open Booking API endpoint` : `no publisher ${publisherId}`,
-        });
+      // Only found targets are kept: a seller without credentials is read again next time.
+      const key = `${publisherId} ${sellerId}`;
+      const now = Date.now();
+      let cached = targets.get(key);
+      if (!cached || cached.until <= now) {
+        const target = await readTarget(publisherId, sellerId);
+        if (targets.size >= TARGET_CACHE_MAX) targets.clear();
+        cached = { target, until: now + targetCacheMs };
+        if (targetCacheMs > 0) targets.set(key, cached);
       }
-      const credentials = p.headers ? { headers: p.headers } : undefined;
-      if (!credentials) {
-        throw new BookingError(problemFor('invalid_credentials'), {
-          retryable: false,
-          detail: `no booking-partner credentials for publisher ${publisherId}, seller ${sellerId}`,
-        });
-      }
-      return {
-        publisherId,
-        endpointUrl: p.bookingEndpointUrl.replace(/\/+$/, ''),
-        sellerId,
-        headers: { ...credentials.headers },
-      };
+      // A copy: callers may not change what the next caller gets.
+      return { ...cached.target, headers: { ...cached.target.headers } };
     },
 
     async setCredentials(input) {
@@ -157,6 +178,7 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
         { publisherId: input.publisherId, sellerId, headers, now: deps.clock.now() },
         { onlyIfMissing: input.onlyIfMissing === true },
       );
+      targets.clear();
     },
 
     async listCredentials(publisherId) {

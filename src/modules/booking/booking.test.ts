@@ -221,6 +221,66 @@ describe('targets and credentials', () => {
     });
   });
 
+  it('reuses a target for targetCacheMs; new credentials apply at once, a new endpoint after that time', async () => {
+    const { publisher } = await t.services.catalog.addPublisher({
+      name: 'Cached target',
+      feeds: [{ url: `${base}/feeds/cached`, kind: 'ScheduledSession' }],
+    });
+    const setEndpoint = (url: string) =>
+      t.deps.database.db
+        .updateTable('publishers')
+        .set({ booking_endpoint_url: url })
+        .where('id', '=', publisher.id)
+        .execute();
+    await setEndpoint('https://first.example.com/api/openbooking/');
+    const cached = createBookingService({
+      database: t.deps.database,
+      http: createHttpClient({ userAgent: 'activehub-test' }),
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+      catalog: t.services.catalog,
+      targetCacheMs: 300,
+    });
+    // No credentials yet: refused, and the refusal is not kept.
+    expect((await bookingError(cached.targetFor(publisher.id, f.sellerUrl))).problem.code).toBe('invalid_credentials');
+    await cached.setCredentials({ publisherId: publisher.id, headers: { Authorization: 'Bearer one' } });
+    const first = await cached.targetFor(publisher.id, f.sellerUrl);
+    expect(first).toMatchObject({
+      endpointUrl: 'https://first.example.com/api/openbooking',
+      headers: { authorization: 'Bearer one' },
+    });
+    // What a caller does to its copy does not reach the next caller.
+    first.headers.authorization = 'changed by a caller';
+    await setEndpoint('https://second.example.com/api/openbooking');
+    const within = await cached.targetFor(publisher.id, f.sellerUrl);
+    expect(within).toMatchObject({
+      endpointUrl: 'https://first.example.com/api/openbooking',
+      headers: { authorization: 'Bearer one' },
+    });
+    // Credentials set through the service apply to the next call.
+    await cached.setCredentials({ publisherId: publisher.id, headers: { Authorization: 'Bearer two' } });
+    expect((await cached.targetFor(publisher.id, f.sellerUrl)).headers).toEqual({ authorization: 'Bearer two' });
+    await setEndpoint('https://third.example.com/api/openbooking');
+    await new Promise((r) => setTimeout(r, 350));
+    expect((await cached.targetFor(publisher.id, f.sellerUrl)).endpointUrl).toBe(
+      'https://third.example.com/api/openbooking',
+    );
+    // Without a cache every call reads the database.
+    const uncached = createBookingService({
+      database: t.deps.database,
+      http: createHttpClient({ userAgent: 'activehub-test' }),
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+      catalog: t.services.catalog,
+      targetCacheMs: 0,
+    });
+    await uncached.targetFor(publisher.id, f.sellerUrl);
+    await setEndpoint('https://fourth.example.com/api/openbooking');
+    expect((await uncached.targetFor(publisher.id, f.sellerUrl)).endpointUrl).toBe(
+      'https://fourth.example.com/api/openbooking',
+    );
+  });
+
   it('unknown publisher → not_bookable; publisher without credentials → invalid_credentials', async () => {
     expect((await bookingError(t.services.booking.targetFor(999_999, f.sellerUrl))).problem.code).toBe('not_bookable');
     const { publisher } = await t.services.catalog.addPublisher({

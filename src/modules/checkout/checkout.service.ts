@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import type { Selectable, Updateable } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../../db/database.js';
 import type { BrokersTable } from '../../db/schema.js';
@@ -15,6 +15,7 @@ import type { SessionRow } from './checkout.repository.js';
 import type { CheckoutSessionBody, InlinePerson } from './checkout.schemas.js';
 import {
   checkoutDb,
+  type CheckoutSessionsTable,
   type NavigationLink,
   type OpportunitySnapshot,
   type PersonSnapshot,
@@ -333,9 +334,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
       }
     }
     if (step === 'confirmed' && s.order_id) {
-      const order = known?.order.id === s.order_id ? known.order : await orders.findOrder(s.order_id);
-      if (order) {
-        const items = known?.order.id === order.id ? known.items : await orders.findItems(order.id);
+      const found = known?.order.id === s.order_id ? known : await orders.findOrderWithItems(s.order_id);
+      if (found) {
+        const { order, items } = found;
         view.order = {
           id: order.id,
           orderNumber: order.order_number,
@@ -565,18 +566,23 @@ export function createCheckoutService(deps: CheckoutDeps) {
     }
   }
 
-  /** After a quote: the next state, or where a problem leaves the customer. */
+  /**
+   * After a quote: the next state, or where a problem leaves the customer, written in one
+   * statement with `changes` (what the customer chose or entered before the quote).
+   */
   async function applyQuote(
     s: SessionRow,
     outcome: QuoteOutcome,
     next: 'details' | 'pay',
     stay: 'choose' | 'details',
+    changes: Updateable<CheckoutSessionsTable> = {},
   ): Promise<SessionRow> {
     const now = clock.now();
     if ('quote' in outcome) {
       const needsPayment = next === 'pay' && outcome.quote.total > 0 && !s.test_mode;
       return (
         (await repo.transition(db, s.id, ['choose', 'details', 'pay'], {
+          ...changes,
           state: next,
           quote: JSON.stringify(outcome.quote),
           problem: null,
@@ -588,6 +594,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const failed = outcome.definite && outcome.problem.code === 'full';
     return (
       (await repo.transition(db, s.id, ['choose', 'details', 'pay'], {
+        ...changes,
         state: failed ? 'failed' : stay,
         problem: JSON.stringify(outcome.problem),
         updated_at: now,
@@ -617,9 +624,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
     orderId: string,
     known?: { broker: BrokerRow; session: SessionRow },
   ): Promise<Confirmed | undefined> {
-    const order = await orders.findOrder(orderId);
-    if (!order || order.status !== 'pending') return undefined;
-    const items = await orders.findItems(orderId);
+    const found = await orders.findOrderWithItems(orderId);
+    if (!found || found.order.status !== 'pending') return undefined;
+    const { order, items } = found;
     const broker = known?.broker.id === order.broker_id ? known.broker : await repo.findBrokerById(db, order.broker_id);
     if (!broker) return undefined;
     const session = known?.session.order_uuid === orderId ? known.session : await repo.findSessionByOrder(db, orderId);
@@ -830,7 +837,6 @@ export function createCheckoutService(deps: CheckoutDeps) {
         });
         return;
       }
-      await orders.advance(s.order_uuid, ['created'], 'authorized');
     }
 
     // From here the seller may book: the recovery job owns the outcome if we stop.
@@ -1131,16 +1137,17 @@ export function createCheckoutService(deps: CheckoutDeps) {
         }
         items = Array.from({ length: quantity }, () => ({ offerId: offer.id, attendee: null }));
       }
-      const chosen = await repo.transition(db, session.id, ['choose', 'details', 'pay'], {
-        items: JSON.stringify(items),
-        offer_id: offer.id,
-        quote: null,
-        problem: null,
-        updated_at: clock.now(),
-      });
-      if (!chosen) return buildView(broker, (await repo.findSessionById(db, session.id)) ?? session);
+      // C1 for the choice as made; the choice is written with C1's outcome (one statement).
+      const chosen: SessionRow = { ...session, items, offer_id: offer.id, quote: null, problem: null };
       const outcome = await runQuote('C1', chosen, broker);
-      return buildView(broker, await applyQuote(chosen, outcome, 'details', 'choose'));
+      return buildView(
+        broker,
+        await applyQuote(chosen, outcome, 'details', 'choose', {
+          items: JSON.stringify(items),
+          offer_id: offer.id,
+          quote: null,
+        }),
+      );
     },
 
     /** Customer details (or the known customer's): runs C2, which may hold a lease. */
@@ -1154,6 +1161,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
         return buildView(broker, session);
       }
       let current = session;
+      let entered: Updateable<CheckoutSessionsTable> = {};
       const fromBroker = session.customer !== null && (session.kind === 'authenticated' || session.kind === 'group');
       if (!fromBroker) {
         const givenName = (input.givenName ?? '').trim();
@@ -1173,15 +1181,13 @@ export function createCheckoutService(deps: CheckoutDeps) {
           });
           return buildView(broker, s ?? session);
         }
+        // C2 with the details as entered; they are written with C2's outcome (one statement).
         const person: PersonSnapshot = { givenName, familyName, email };
-        current =
-          (await repo.transition(db, session.id, ['details', 'pay'], {
-            customer: JSON.stringify(person),
-            updated_at: clock.now(),
-          })) ?? session;
+        current = { ...session, customer: person };
+        entered = { customer: JSON.stringify(person) };
       }
       const outcome = await runQuote('C2', current, broker);
-      return buildView(broker, await applyQuote(current, outcome, 'pay', 'details'));
+      return buildView(broker, await applyQuote(current, outcome, 'pay', 'details', entered));
     },
 
     /** authorize → B → capture → order confirmed + email; or a problem the customer can act on. */

@@ -66,30 +66,31 @@ export function createOrdersService({ database, clock }: { database: Database; c
   async function insertPendingOrder(executor: Executor, input: PendingOrderInput) {
     const x = ordersDb(executor);
     const now = clock.now();
-    const row = await repo.insertOrder(x, {
-      id: input.id,
-      broker_id: input.brokerId,
-      customer_id: input.customerId,
-      customer: JSON.stringify(input.customer),
-      status: 'pending',
-      stage: 'created',
-      checkout_session_id: input.checkoutSessionId,
-      publisher_id: input.publisherId,
-      seller_id: input.sellerId,
-      seller: input.seller ? JSON.stringify(input.seller) : null,
-      broker: JSON.stringify(input.broker),
-      total_price: input.totalPrice,
-      currency: input.currency,
-      payment_id: input.paymentId,
-      order_number: orderNumber(),
-      booking_target: input.bookingTarget ? JSON.stringify(input.bookingTarget) : null,
-      booking_request: input.bookingRequest ? JSON.stringify(input.bookingRequest) : null,
-      test_mode: input.testMode,
-      created_at: now,
-      updated_at: now,
-    });
-    await repo.insertItems(
+    // One statement: the order and its items.
+    return repo.insertOrderWithItems(
       x,
+      {
+        id: input.id,
+        broker_id: input.brokerId,
+        customer_id: input.customerId,
+        customer: JSON.stringify(input.customer),
+        status: 'pending',
+        stage: 'created',
+        checkout_session_id: input.checkoutSessionId,
+        publisher_id: input.publisherId,
+        seller_id: input.sellerId,
+        seller: input.seller ? JSON.stringify(input.seller) : null,
+        broker: JSON.stringify(input.broker),
+        total_price: input.totalPrice,
+        currency: input.currency,
+        payment_id: input.paymentId,
+        order_number: orderNumber(),
+        booking_target: input.bookingTarget ? JSON.stringify(input.bookingTarget) : null,
+        booking_request: input.bookingRequest ? JSON.stringify(input.bookingRequest) : null,
+        test_mode: input.testMode,
+        created_at: now,
+        updated_at: now,
+      },
       input.items.map((item, position) => ({
         id: randomAlphanumeric(10),
         order_id: input.id,
@@ -108,7 +109,6 @@ export function createOrdersService({ database, clock }: { database: Database; c
         updated_at: now,
       })),
     );
-    return row;
   }
 
   return {
@@ -190,6 +190,8 @@ export function createOrdersService({ database, clock }: { database: Database; c
     findOrder: (id: string) => repo.findOrder(db, id),
     findBrokerOrder: (brokerId: number, id: string) => repo.findBrokerOrder(db, brokerId, id),
     findItems: (orderId: string) => repo.findItems(db, orderId),
+    /** An order with its items, read in one statement. */
+    findOrderWithItems: (id: string) => repo.findOrderWithItems(db, id),
     listBrokerOrders: (brokerId: number, limit = 50) => repo.listBrokerOrders(db, brokerId, limit),
     findStuckPending: (updatedBefore: Date, limit = 100) => repo.findStuckPending(db, updatedBefore, limit),
 

@@ -53,6 +53,28 @@ async function seedHistory(brokerId: number, identifier: string, count: number):
   return ids;
 }
 
+describe('orders service reads', () => {
+  it('findOrderWithItems reads what findOrder and findItems read, items in position order', async () => {
+    const { brokerId } = await t.newBroker();
+    const { id } = await seedOrder(t, {
+      brokerId,
+      identifier: 'reads-1',
+      items: [
+        { startDate: new Date(NOW.getTime() + DAY), attendee: { givenName: 'Ann', familyName: 'Lee' } },
+        { startDate: new Date(NOW.getTime() + 2 * DAY), price: 0 },
+        { startDate: new Date(NOW.getTime() + 3 * DAY) },
+      ],
+    });
+    const both = await t.services.orders.findOrderWithItems(id);
+    expect(both?.order).toEqual(await t.services.orders.findOrder(id));
+    const items = await t.services.orders.findItems(id);
+    expect(items.map((i) => i.position)).toEqual([0, 1, 2]);
+    expect(both?.items).toEqual(items);
+    expect(both?.items[0]?.created_at).toBeInstanceOf(Date);
+    expect(await t.services.orders.findOrderWithItems('00000000-0000-4000-8000-000000000000')).toBeUndefined();
+  });
+});
+
 describe('order history (GET /api/v2/orders)', () => {
   it('pages newest first with a consistent view, empty beyond the last page', async () => {
     const { key, brokerId } = await t.newBroker();

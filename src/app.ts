@@ -27,6 +27,7 @@ import {
   createCheckoutService,
   eraseCheckoutCustomer,
   RECOVER_ORDER_JOB,
+  RECOVER_ORDERS_JOB,
 } from './modules/checkout/index.js';
 import { checkoutPagesRoutes } from './modules/checkout/pages/index.js';
 import {
@@ -134,6 +135,13 @@ export function buildServices(deps: Deps) {
     mailer,
     emailFromDefault: deps.config.mail.defaultFrom,
   });
+  // The recovery sweep (one at a time), and the per-order jobs queued by earlier versions.
+  deps.jobs.define<{ olderThanMs?: number }>(
+    RECOVER_ORDERS_JOB,
+    async (data) =>
+      void (await checkout.recovery.runOnce(data.olderThanMs !== undefined ? { olderThanMs: data.olderThanMs } : {})),
+    { policy: 'stately' },
+  );
   deps.jobs.define<{ orderId: string }>(RECOVER_ORDER_JOB, (data) => checkout.recovery.handleJob(data));
   // Orders API (issue 7) and the reader of the sellers' Orders feeds: refunds are jobs.
   const ordersApi = createOrdersApi({

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from './config.js';
 import { migrateToLatest } from './db/migrate.js';
 import { closeDeps, createDeps } from './deps.js';
 import { createHarvestScheduler } from './modules/catalog/index.js';
+import { createRecoveryScheduler } from './modules/checkout/index.js';
 import { createProjectionScheduler } from './modules/search/index.js';
 import { createOrdersFeedScheduler } from './modules/orders/index.js';
 import { startSandbox, type SandboxHandle } from './sandbox/main.js';
@@ -87,8 +88,16 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     jobs: deps.jobs,
     log: deps.log,
   });
+  // Pending orders left undecided (a crash mid-checkout) are settled by a sweep (checkout/recovery.ts).
+  const recovery = createRecoveryScheduler({
+    recovery: services.checkout.recovery,
+    jobs: deps.jobs,
+    log: deps.log,
+    olderThanMs: 120_000,
+  });
   if (config.jobs.enabled) {
     await deps.jobs.startWorkers();
+    recovery.start();
     if (config.harvest.enabled) scheduler.start();
     projection.start();
     ordersFeeds.start();
@@ -123,6 +132,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
       scheduler.stop();
       projection.stop();
       ordersFeeds.stop();
+      recovery.stop();
       await app.close();
       for (const s of sandboxes) await s.handle.close();
       await closeDeps(deps);

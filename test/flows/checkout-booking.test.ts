@@ -1,6 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCheckoutService, type CheckoutView } from '../../src/modules/checkout/index.js';
+import {
+  createCheckoutService,
+  createRecoveryScheduler,
+  RECOVER_ORDERS_JOB,
+  type CheckoutView,
+} from '../../src/modules/checkout/index.js';
 import {
   checkoutSessionBody,
   createAccount,
@@ -192,15 +197,24 @@ describe('a crash between B and our commit', () => {
     expect((await w.sellerOrder(orderId))?.['@type']).toBe('Order');
     expect((await s.checkout.view(broker.slug, id)).step).toBe('pay');
 
-    // The durable job exists (written with the order) and is due later.
-    const jobs = await sql<{
+    // The pending order is the durable record: not due for recovery yet, and no job per order.
+    expect(await s.checkout.recovery.due(60_000)).toBe(false);
+    const perOrderJobs = await sql<{
       n: number;
-    }>`select count(*)::int as n from pgboss.job where name = 'checkout.recover-order' and data->>'orderId' = ${orderId}`.execute(
-      w.t.deps.database.db,
-    );
-    expect(jobs.rows[0]!.n).toBe(1);
-
-    expect(await s.checkout.recovery.runOnce({ olderThanMs: 0 })).toMatchObject({ confirmed: 1, failed: 0 });
+    }>`select count(*)::int as n from pgboss.job where data->>'orderId' = ${orderId}`.execute(w.t.deps.database.db);
+    expect(perOrderJobs.rows[0]!.n).toBe(0);
+    // Once it is due, the scheduler sends the sweep (one at a time), and the sweep settles it.
+    await new Promise((r) => setTimeout(r, 5));
+    const scheduler = createRecoveryScheduler({
+      recovery: s.checkout.recovery,
+      jobs: w.t.deps.jobs,
+      log: w.t.deps.log,
+      olderThanMs: 1,
+    });
+    expect(await s.checkout.recovery.due(1)).toBe(true);
+    expect(await scheduler.tick()).toBe(true);
+    expect(await scheduler.tick()).toBe(false); // already queued
+    expect(await w.t.deps.jobs.runDue(RECOVER_ORDERS_JOB)).toBe(1);
     order = (await s.orders.findOrder(orderId))!;
     expect(order).toMatchObject({ status: 'confirmed', stage: 'complete' });
     expect((await payment(order.payment_id!)).status).toBe('captured');

@@ -48,7 +48,7 @@ import {
   type PaymentsPort,
   type QuoteInput,
 } from './ports.js';
-import { bookedDetails, createOrderRecovery, RECOVER_ORDER_JOB } from './recovery.js';
+import { bookedDetails, createOrderRecovery } from './recovery.js';
 
 type BrokerRow = Selectable<BrokersTable>;
 type OrderRow = NonNullable<Awaited<ReturnType<OrdersService['findOrder']>>>;
@@ -133,8 +133,6 @@ export interface CheckoutDeps {
   emailFromDefault?: string | undefined;
   /** How long a session lives (DECISIONS §5: 24 h). */
   sessionTtlMs?: number;
-  /** When the durable recovery job first looks at a pending order. */
-  recoveryDelaySeconds?: number;
   /** Fault injection for tests that simulate a crash (never set in the server). */
   hooks?: { afterBook?: (orderId: string) => Promise<void> };
 }
@@ -169,7 +167,6 @@ export function createCheckoutService(deps: CheckoutDeps) {
   const { database, clock, log, jobs, orders, catalog, payments, booking, mailer } = deps;
   const db = checkoutDb(database.db);
   const ttlMs = deps.sessionTtlMs ?? DAY_MS;
-  const recoveryDelaySeconds = deps.recoveryDelaySeconds ?? 120;
   // pg-boss start is not single-flight: concurrent first calls race on creating queues (a
   // deadlock on PostgreSQL). One start per service, shared by every caller; retried after a failure.
   let starting: Promise<void> | undefined;
@@ -695,7 +692,10 @@ export function createCheckoutService(deps: CheckoutDeps) {
     });
   }
 
-  /** The order and its recovery job (the outbox: the job exists exactly when the order does). */
+  /**
+   * The pending order, in one statement: from here it is the durable record the recovery sweep
+   * (recovery.ts) settles if we stop before it is decided.
+   */
   async function writePendingOrder(
     s: SessionRow,
     broker: BrokerRow,
@@ -705,67 +705,57 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const total = totalOf(s)!;
     const quoted = s.quote?.items ?? [];
     const { target, ...request } = book ?? { target: null };
-    await jobsStarted();
-    await database.db.transaction().execute(async (trx) => {
-      await orders.insertPendingOrder(trx, {
-        id: s.order_uuid,
-        brokerId: broker.id,
-        customerId: s.customer_id,
-        customer: s.customer!,
-        checkoutSessionId: s.id,
-        publisherId: s.opportunity.publisherId,
-        sellerId: s.opportunity.sellerId,
-        seller: s.opportunity.seller,
-        broker: brokerObject(broker),
-        totalPrice: total.amount,
-        currency: total.currency,
-        paymentId,
-        bookingTarget: target
-          ? { publisherId: target.publisherId, endpointUrl: target.endpointUrl, sellerId: target.sellerId }
-          : null,
-        bookingRequest: book ? request : null,
-        testMode: s.test_mode,
-        items: (s.items ?? []).map((i, position) => {
-          const offer = s.opportunity.offers.find((o) => o.id === i.offerId)!;
-          const price = quoted[position]?.price ?? offer.price;
-          return {
-            opportunityType: s.opportunity.type,
-            opportunityId: s.opportunity.oaId,
-            opportunity: {
-              type: s.opportunity.type,
-              id: s.opportunity.oaId,
-              name: s.opportunity.name,
-              startDate: s.opportunity.startDate,
-              endDate: s.opportunity.endDate,
-              locationName: s.opportunity.locationName,
-              address: s.opportunity.address,
-              sellerName: s.opportunity.sellerName,
-              sellerTermsUrl: s.opportunity.sellerTermsUrl,
-              data: s.opportunity.data,
-            },
-            offerId: i.offerId,
-            offer: { ...offer.data, 'activehub:price': price },
-            price,
-            currency: quoted[position]?.currency ?? offer.currency,
-            attendee: i.attendee
-              ? {
-                  givenName: i.attendee.givenName,
-                  familyName: i.attendee.familyName,
-                  email: i.attendee.email ?? null,
-                  identifier: i.attendee.identifier ?? null,
-                }
-              : null,
-            attendeeCustomerId: i.attendee?.customerId ?? null,
-          };
-        }),
-      });
-      if (!s.test_mode) {
-        await jobs.send(
-          RECOVER_ORDER_JOB,
-          { orderId: s.order_uuid },
-          { executor: trx, startAfterSeconds: recoveryDelaySeconds },
-        );
-      }
+    await orders.insertPendingOrder(database.db, {
+      id: s.order_uuid,
+      brokerId: broker.id,
+      customerId: s.customer_id,
+      customer: s.customer!,
+      checkoutSessionId: s.id,
+      publisherId: s.opportunity.publisherId,
+      sellerId: s.opportunity.sellerId,
+      seller: s.opportunity.seller,
+      broker: brokerObject(broker),
+      totalPrice: total.amount,
+      currency: total.currency,
+      paymentId,
+      bookingTarget: target
+        ? { publisherId: target.publisherId, endpointUrl: target.endpointUrl, sellerId: target.sellerId }
+        : null,
+      bookingRequest: book ? request : null,
+      testMode: s.test_mode,
+      items: (s.items ?? []).map((i, position) => {
+        const offer = s.opportunity.offers.find((o) => o.id === i.offerId)!;
+        const price = quoted[position]?.price ?? offer.price;
+        return {
+          opportunityType: s.opportunity.type,
+          opportunityId: s.opportunity.oaId,
+          opportunity: {
+            type: s.opportunity.type,
+            id: s.opportunity.oaId,
+            name: s.opportunity.name,
+            startDate: s.opportunity.startDate,
+            endDate: s.opportunity.endDate,
+            locationName: s.opportunity.locationName,
+            address: s.opportunity.address,
+            sellerName: s.opportunity.sellerName,
+            sellerTermsUrl: s.opportunity.sellerTermsUrl,
+            data: s.opportunity.data,
+          },
+          offerId: i.offerId,
+          offer: { ...offer.data, 'activehub:price': price },
+          price,
+          currency: quoted[position]?.currency ?? offer.currency,
+          attendee: i.attendee
+            ? {
+                givenName: i.attendee.givenName,
+                familyName: i.attendee.familyName,
+                email: i.attendee.email ?? null,
+                identifier: i.attendee.identifier ?? null,
+              }
+            : null,
+          attendeeCustomerId: i.attendee?.customerId ?? null,
+        };
+      }),
     });
   }
 

@@ -9,6 +9,6 @@ export type {
 } from './checkout.service.js';
 export { checkoutRoutes } from './checkout.routes.js';
 export { eraseCheckoutCustomer } from './erasure.js';
-export { RECOVER_ORDER_JOB } from './recovery.js';
+export { createRecoveryScheduler, RECOVER_ORDER_JOB, RECOVER_ORDERS_JOB } from './recovery.js';
 export type { OrderRecovery, RecoveryOutcome } from './recovery.js';
 export type { CardDetails, PaymentForm } from './ports.js';

@@ -1,15 +1,28 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../lib/clock.js';
+import type { Jobs } from '../../lib/jobs.js';
+import { createTicker } from '../../lib/ticker.js';
 import type { OrdersService } from '../orders/index.js';
 import type { Problem } from './checkout.tables.js';
 import { isBookingError, type BookedOrder, type BookInput, type BookingPort, type PaymentsPort } from './ports.js';
 
 /**
- * Durable job: one per pending order, written in the order's own transaction and run a while
- * later (openactive.md §1.8 "Rollback"). Normally it finds the order already decided and does
- * nothing; after a crash it finishes what pay() began.
+ * Recovery (openactive.md §1.8 "Rollback"): a pending order is its own durable record — it is
+ * written, in one statement, before anything is sent to the seller — and a sweep settles every
+ * pending order left alone for a while, finishing what pay() began after a crash. The sweep is a
+ * singleton job (RECOVER_ORDERS_JOB), sent by the recovery scheduler when some order is due: one
+ * query every tick however many checkouts there are, instead of a job per order.
+ */
+export const RECOVER_ORDERS_JOB = 'checkout.recover-orders';
+
+/**
+ * The per-order job of earlier versions (one written with each order). New orders get none; the
+ * handler stays so that jobs queued before an upgrade still run.
  */
 export const RECOVER_ORDER_JOB = 'checkout.recover-order';
+
+/** Each failed attempt doubles the wait before the next, up to 2^5 times the first. */
+export const MAX_BACKOFF_DOUBLINGS = 5;
 
 export type RecoveryOutcome = 'done' | 'confirmed' | 'failed' | 'retry';
 
@@ -53,7 +66,8 @@ export function createOrderRecovery({ orders, booking, payments, clock, log, fin
   async function recoverOrder(orderId: string, options: { minAgeMs?: number } = {}): Promise<RecoveryOutcome> {
     const order = await orders.findOrder(orderId);
     if (!order || order.status !== 'pending') return 'done';
-    const minAgeMs = options.minAgeMs ?? 60_000;
+    // Backoff: the seller (or the payment provider) failed `recovery_attempts` times already.
+    const minAgeMs = (options.minAgeMs ?? 60_000) * 2 ** Math.min(order.recovery_attempts, MAX_BACKOFF_DOUBLINGS);
     if (clock.now().getTime() - order.updated_at.getTime() < minAgeMs) return 'retry';
 
     if (order.stage === 'created' || order.stage === 'authorized') {
@@ -108,11 +122,19 @@ export function createOrderRecovery({ orders, booking, payments, clock, log, fin
       if (outcome === 'retry') throw new Error(`order ${data.orderId} not settled yet; retrying`);
     },
 
-    /** Every order pending for longer than `olderThanMs` (tests, CLI, start-up sweep). */
+    /** Whether some order is due for recovery (one indexed query: the scheduler's tick). */
+    async due(olderThanMs: number): Promise<boolean> {
+      return (await orders.findStuckPending(clock.now(), olderThanMs, MAX_BACKOFF_DOUBLINGS, 1)).length > 0;
+    },
+
+    /**
+     * The sweep: every order pending for longer than `olderThanMs` (doubled per failed attempt),
+     * oldest first, at most 100 a run (the next run takes the rest).
+     */
     async runOnce(options: { olderThanMs?: number } = {}): Promise<Record<RecoveryOutcome, number>> {
       const olderThanMs = options.olderThanMs ?? 120_000;
       const counts: Record<RecoveryOutcome, number> = { done: 0, confirmed: 0, failed: 0, retry: 0 };
-      const stuck = await orders.findStuckPending(new Date(clock.now().getTime() - olderThanMs));
+      const stuck = await orders.findStuckPending(clock.now(), olderThanMs, MAX_BACKOFF_DOUBLINGS);
       for (const { id } of stuck) {
         try {
           counts[await recoverOrder(id, { minAgeMs: olderThanMs })] += 1;
@@ -127,3 +149,30 @@ export function createOrderRecovery({ orders, booking, payments, clock, log, fin
 }
 
 export type OrderRecovery = ReturnType<typeof createOrderRecovery>;
+
+/**
+ * Sends the recovery sweep (RECOVER_ORDERS_JOB, one at a time across processes) when some order
+ * is due; checks every `tickMs`.
+ */
+export function createRecoveryScheduler({
+  recovery,
+  jobs,
+  log,
+  olderThanMs,
+  tickMs = 30_000,
+}: {
+  recovery: OrderRecovery;
+  jobs: Jobs;
+  log: Logger;
+  olderThanMs: number;
+  tickMs?: number;
+}) {
+  const ticker = createTicker(
+    async () => {
+      if (!(await recovery.due(olderThanMs))) return false;
+      return (await jobs.send(RECOVER_ORDERS_JOB, { olderThanMs }, { singletonKey: 'recovery' })) !== null;
+    },
+    { intervalMs: tickMs, log, what: 'order recovery scheduling' },
+  );
+  return { ...ticker, tick: async (): Promise<boolean> => (await ticker.tick()) ?? false };
+}

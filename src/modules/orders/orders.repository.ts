@@ -166,12 +166,26 @@ export function deleteUnsentOrder(db: OrdersExecutor, id: string) {
     .executeTakeFirst();
 }
 
-export function findStuckPending(db: OrdersExecutor, updatedBefore: Date, limit: number) {
+/**
+ * Pending orders left alone for `olderThanMs`, doubled per recovery attempt (at most
+ * `maxDoublings` times), oldest first.
+ */
+export function findStuckPending(
+  db: OrdersExecutor,
+  now: Date,
+  olderThanMs: number,
+  maxDoublings: number,
+  limit: number,
+) {
   return db
     .selectFrom('orders')
     .select('id')
     .where('status', '=', 'pending')
-    .where('updated_at', '<', updatedBefore)
+    .where('updated_at', '<', new Date(now.getTime() - olderThanMs))
+    .where(
+      sql<boolean>`updated_at + ${olderThanMs}::float8 * power(2, least(recovery_attempts, ${maxDoublings}::int))
+        * interval '1 millisecond' < ${now}::timestamptz`,
+    )
     .orderBy('updated_at')
     .limit(limit)
     .execute();

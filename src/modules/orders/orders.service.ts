@@ -193,7 +193,9 @@ export function createOrdersService({ database, clock }: { database: Database; c
     /** An order with its items, read in one statement. */
     findOrderWithItems: (id: string) => repo.findOrderWithItems(db, id),
     listBrokerOrders: (brokerId: number, limit = 50) => repo.listBrokerOrders(db, brokerId, limit),
-    findStuckPending: (updatedBefore: Date, limit = 100) => repo.findStuckPending(db, updatedBefore, limit),
+    /** Pending orders due for recovery (see repo.findStuckPending). */
+    findStuckPending: (now: Date, olderThanMs: number, maxDoublings: number, limit = 100) =>
+      repo.findStuckPending(db, now, olderThanMs, maxDoublings, limit),
 
     /** Customers' erasure hook: orders stay, their personal data is replaced (DECISIONS §4). */
     eraseCustomer: (async (trx, customer) => {

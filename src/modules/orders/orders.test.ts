@@ -73,6 +73,26 @@ describe('orders service reads', () => {
     expect(both?.items[0]?.created_at).toBeInstanceOf(Date);
     expect(await t.services.orders.findOrderWithItems('00000000-0000-4000-8000-000000000000')).toBeUndefined();
   });
+
+  it('findStuckPending: pending orders idle for the delay, doubled per recovery attempt up to 2^5, oldest first', async () => {
+    const { brokerId } = await t.newBroker();
+    const MIN = 60_000;
+    const seed = async (minutesIdle: number, attempts: number, status = 'pending') => {
+      const { id } = await seedOrder(t, {
+        brokerId,
+        identifier: 'stuck-1',
+        items: [{ startDate: new Date(NOW.getTime() + DAY) }],
+      });
+      await sql`update orders set status = ${status}, stage = 'booking', recovery_attempts = ${attempts},
+        updated_at = ${new Date(NOW.getTime() - minutesIdle * MIN)} where id = ${id}`.execute(t.deps.database.db);
+      return id;
+    };
+    const due = [await seed(3, 0), await seed(5, 1), await seed(70, 9)];
+    const notDue = [await seed(1, 0), await seed(3, 1), await seed(60, 9), await seed(300, 0, 'confirmed')];
+    const found = (await t.services.orders.findStuckPending(NOW, 2 * MIN, 5)).map((r) => r.id);
+    expect(found.filter((id) => [...due, ...notDue].includes(id))).toEqual([due[2], due[1], due[0]]);
+    expect(await t.services.orders.findStuckPending(NOW, 2 * MIN, 5, 1)).toHaveLength(1);
+  });
 });
 
 describe('order history (GET /api/v2/orders)', () => {

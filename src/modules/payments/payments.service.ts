@@ -255,34 +255,44 @@ export function createPaymentsService(deps: {
     run: (row: PaymentRow, provider: PaymentProvider) => Promise<Updateable<PaymentsTable> & { status: PaymentStatus }>,
   ): Promise<T> {
     const waitUntil = Date.now() + WAIT_FOR_OTHER_MS;
-    const paymentId = typeof payment === 'string' ? payment : payment.id;
+    const paymentId = typeof payment === 'string' ? checkPaymentId(payment) : payment.id;
     // The row as last read or written (a row the caller just read or wrote is not read again).
     let known: PaymentRow | undefined = typeof payment === 'string' ? undefined : payment;
+    // Without a row, claim first and read only if that fails: `decide` claims exactly from the
+    // statuses in `from`, so a claim that lands is what it would have decided.
+    let claimFirst = known === undefined;
     for (;;) {
-      const row = known ?? (await existing(paymentId));
-      known = undefined;
-      const decision = decide(row);
-      if (decision !== 'claim') return decision.done;
+      if (!claimFirst) {
+        const row = known ?? (await existing(paymentId));
+        known = undefined;
+        const decision = decide(row);
+        if (decision !== 'claim') return decision.done;
+      }
       const now = deps.clock.now();
       const claimed = await repo.claimOperation(
         db,
-        row.id,
+        paymentId,
         operation,
         from,
         now,
         new Date(now.getTime() - STALE_OPERATION_MS),
       );
+      if (!claimed && claimFirst) {
+        claimFirst = false;
+        continue;
+      }
+      claimFirst = false;
       if (claimed) {
         const claim = { operation, startedAt: now };
         let changes: Updateable<PaymentsTable> & { status: PaymentStatus };
         try {
           changes = await run(claimed, providerNamed(claimed.provider));
         } catch (err) {
-          await repo.releaseOperation(db, row.id, claim);
+          await repo.releaseOperation(db, paymentId, claim);
           throw err;
         }
         // Our write landed: the row it returns holds the outcome. Else a takeover's did: read it.
-        known = await repo.finishOperation(db, row.id, claim, { ...changes, updated_at: deps.clock.now() });
+        known = await repo.finishOperation(db, paymentId, claim, { ...changes, updated_at: deps.clock.now() });
         continue;
       }
       if (Date.now() > waitUntil) {

@@ -15,7 +15,8 @@
  * but for the time), then stops before the load phases; --dump-sql <file> writes the captured
  * statements as JSON (URL → waves of statements) for EXPLAIN by hand.
  *
- * --reuse keeps using an already harvested search database (ah_bench_search_<N>) and --keep
+ * --reuse keeps using an already harvested search database (ah_bench_search_<N>, or the one
+ * --search-db names, e.g. a `create database … template` copy to try a migration on) and --keep
  * keeps it afterwards; the sandbox database (ah_bench_sandbox_<N>) is always kept, as
  * bench/harvest does with --keep-sandbox (generating a million sessions takes minutes).
  *
@@ -52,6 +53,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     explain: { type: 'boolean', default: false },
     'dump-sql': { type: 'string' },
+    'search-db': { type: 'string' },
   },
 });
 const sessions = Number(values.sessions);
@@ -60,7 +62,7 @@ const duration = Number(values.duration);
 const warmup = Number(values.warmup);
 const pgUrl = new URL(values['pg-url']);
 const SANDBOX_DB = `ah_bench_sandbox_${sessions}`;
-const SEARCH_DB = `ah_bench_search_${sessions}`;
+const SEARCH_DB = values['search-db'] ?? `ah_bench_search_${sessions}`;
 const API_KEY = 'bench-search-key-0123456789abcdef';
 /** The server's pool size (src/db/database.ts). */
 const POOL_SIZE = 20;

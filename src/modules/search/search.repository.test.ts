@@ -1,4 +1,5 @@
 import type { Insertable, Kysely } from 'kysely';
+import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase } from '../../../test/helpers.js';
 import type { Database } from '../../db/database.js';
@@ -6,9 +7,11 @@ import { refreshOpenStarts } from './projector.repository.js';
 import { emptySeries, type OccurrenceFilters, type SeriesFilters } from './query.js';
 import {
   COUNT_CAP,
+  localTimeIntervals,
   SAMPLE_SERIES,
   searchGroups,
   searchOccurrences,
+  seriesTimeZones,
   walkBoundFactor,
   type PageStrategy,
 } from './search.repository.js';
@@ -371,5 +374,240 @@ describe('nearest-first groups', () => {
     expect(large.exact).toBe(false);
     expect(large.total).toBeGreaterThan(truth * 0.4);
     expect(large.total).toBeLessThan(truth * 2.5);
+  });
+});
+
+/*
+ * Time-of-day and day-of-week filters in several time zones: the walk reads only the stretches of
+ * the window those local times can fall in (localTimeIntervals), and must give the rows a walk of
+ * the whole window gives. Series in three zones (London, New York, Kolkata at +5:30) far from the
+ * other tests' centre, local parts computed as the projector does (luxon, the series' zone), over
+ * a window holding both the US (8 March) and UK (29 March) clock changes.
+ */
+describe('time-of-day walks in several zones', () => {
+  const HERE = { lat: 40.7, lng: -74 };
+  const T0 = new Date('2026-03-05T00:00:00Z');
+  const zones = ['Europe/London', 'America/New_York', 'Asia/Kolkata'];
+  const occs: Occ[] = [];
+  const ids: number[] = [];
+
+  beforeAll(async () => {
+    const rnd = random(99);
+    for (let i = 0; i < 150; i += 1) {
+      const tz = zones[i % zones.length]!;
+      const [row] = await db
+        .insertInto('search_series')
+        .values({
+          publisher_id: 3,
+          oa_id: `https://p.test/tz-series/${i}`,
+          kind: 'SessionSeries',
+          group_oa_id: `https://p.test/tz-series/${i}`,
+          identifier: `tz-${String(i).padStart(4, '0')}`,
+          place_key: `tz-place-${i}`,
+          latitude: HERE.lat + (rnd() - 0.5) * 0.05,
+          longitude: HERE.lng + (rnd() - 0.5) * 0.05,
+          ...NO_FILTER_FIELDS,
+          tz,
+          doc: '{}',
+          detail_doc: '{}',
+          updated_at: T0,
+        })
+        .returning('id')
+        .execute();
+      const seriesId = Number(row!.id);
+      ids.push(seriesId);
+      const values: (Insertable<SearchOccurrencesTable> & { start_at: Date; local_minute: number; iso_dow: number })[] =
+        [];
+      for (let k = 0; k < 8; k += 1) {
+        // Any quarter hour over 16 days.
+        const start = new Date(T0.getTime() - DAY + Math.floor(rnd() * 16 * 96) * 900_000);
+        const local = DateTime.fromJSDate(start, { zone: tz });
+        values.push({
+          publisher_id: 3,
+          oa_id: `https://p.test/tz-series/${i}/sessions/${k}`,
+          series_id: seriesId,
+          kind: 'ScheduledSession',
+          start_at: start,
+          local_date: local.toISODate()!,
+          local_minute: local.hour * 60 + local.minute,
+          iso_dow: local.weekday,
+          status: 'EventScheduled',
+          bookable: false,
+          doc: '{}',
+        });
+      }
+      const inserted = await db.insertInto('search_occurrences').values(values).returning('id').execute();
+      inserted.forEach((r, k) =>
+        occs.push({
+          id: Number(r.id),
+          series: seriesId,
+          start: values[k]!.start_at,
+          minute: values[k]!.local_minute,
+          dow: values[k]!.iso_dow,
+          open: true,
+        }),
+      );
+    }
+    await refreshOpenStarts(db, ids);
+  });
+
+  const here = (): SeriesFilters => ({ ...emptySeries(['SessionSeries']), geo: { ...HERE, radiusKm: 10 } });
+  const occFilters = (extra: Partial<OccurrenceFilters>): OccurrenceFilters => ({
+    from: T0,
+    to: new Date(T0.getTime() + 14 * DAY),
+    minuteGte: null,
+    minuteLte: null,
+    days: null,
+    ...extra,
+  });
+
+  it('lists the zones in use', async () => {
+    expect(await seriesTimeZones(db)).toEqual(expect.arrayContaining(zones));
+  });
+
+  it('reads only stretches that can hold the local times, and the walk finds what a walk of the whole window finds', async () => {
+    const cases: Partial<OccurrenceFilters>[] = [
+      { minuteGte: 17 * 60, minuteLte: 21 * 60, days: [2, 4] },
+      { minuteGte: 0, minuteLte: 59 },
+      { minuteGte: 23 * 60 + 30, minuteLte: 23 * 60 + 59, days: [7] },
+      { minuteGte: 6 * 60 + 15 },
+      { minuteLte: 9 * 60 + 45 },
+      { days: [1] },
+      { days: [6, 7], minuteGte: 12 * 60, minuteLte: 12 * 60 },
+      { minuteGte: 20 * 60, minuteLte: 8 * 60 },
+    ];
+    for (const extra of cases) {
+      const occ = occFilters(extra);
+      const label = JSON.stringify(extra);
+      const want = occs
+        .filter(
+          (o) =>
+            o.start >= occ.from &&
+            o.start <= occ.to &&
+            (occ.minuteGte === null || o.minute >= occ.minuteGte) &&
+            (occ.minuteLte === null || o.minute <= occ.minuteLte) &&
+            (occ.days === null || occ.days.includes(o.dow)),
+        )
+        .sort((a, b) => a.start.getTime() - b.start.getTime() || a.id - b.id)
+        .map((o) => o.id);
+      const stretches = localTimeIntervals(occ, zones)!;
+      // Every match lies in a stretch, and the stretches are disjoint and in order.
+      for (const o of occs.filter((x) => want.includes(x.id))) {
+        expect(
+          stretches.some(([lo, hi]) => o.start >= lo && o.start < hi),
+          `${label} ${o.start.toISOString()}`,
+        ).toBe(true);
+      }
+      for (let i = 1; i < stretches.length; i += 1) expect(stretches[i]![0] > stretches[i - 1]![1]).toBe(true);
+      for (const [limit, offset] of [
+        [20, 0],
+        [10, 30],
+        [50, 0],
+      ] as const) {
+        const narrowed = await searchOccurrences(db, here(), occ, limit, offset, { strategy: 'walk' });
+        const whole = await searchOccurrences(db, here(), occ, limit, offset, { strategy: 'walk', intervals: false });
+        const ids = narrowed.rows.map((r) => r.occurrence.id);
+        expect(ids, `${label} ${limit}@${offset}`).toEqual(want.slice(offset, offset + limit));
+        expect(whole.rows.map((r) => r.occurrence.id)).toEqual(ids);
+        expect([narrowed.total, narrowed.exact]).toEqual([whole.total, whole.exact]);
+      }
+    }
+    // Evenings on two weekdays: 2 × 2 stretches of a few hours each in a 14-day window, not the window.
+    const evenings = localTimeIntervals(occFilters({ minuteGte: 17 * 60, minuteLte: 21 * 60, days: [2, 4] }), [
+      'Europe/London',
+    ])!;
+    expect(evenings.length).toBe(4);
+    const hours = evenings.reduce((a, [lo, hi]) => a + (hi.getTime() - lo.getTime()), 0) / 3600_000;
+    expect(hours).toBeLessThan(4 * 6);
+    // Only the window: nothing to narrow.
+    expect(localTimeIntervals(occFilters({}), zones)).toBeNull();
+  });
+});
+
+/*
+ * A series with more open sessions than `open_starts_short` holds (200): the searches read its
+ * `open_starts` from the row instead, with the same answers.
+ */
+describe('series with many sessions', () => {
+  const THERE = { lat: 53.4, lng: -2.2 };
+  let many = 0;
+  let few = 0;
+
+  beforeAll(async () => {
+    for (const [i, count] of [
+      [0, 260],
+      [1, 3],
+    ] as const) {
+      const [row] = await db
+        .insertInto('search_series')
+        .values({
+          publisher_id: 4,
+          oa_id: `https://p.test/many/${i}`,
+          kind: 'SessionSeries',
+          group_oa_id: `https://p.test/many/${i}`,
+          identifier: `many-${i}`,
+          place_key: `many-place-${i}`,
+          latitude: THERE.lat,
+          longitude: THERE.lng + i * 0.001,
+          ...NO_FILTER_FIELDS,
+          doc: '{}',
+          detail_doc: '{}',
+          updated_at: NOW,
+        })
+        .returning('id')
+        .execute();
+      const seriesId = Number(row!.id);
+      if (i === 0) many = seriesId;
+      else few = seriesId;
+      const values = Array.from({ length: count }, (_, k) => {
+        // Hourly from an hour after NOW: all in the 14-day window.
+        const start = new Date(NOW.getTime() + (k + 1) * 3600_000);
+        return {
+          publisher_id: 4,
+          oa_id: `https://p.test/many/${i}/sessions/${k}`,
+          series_id: seriesId,
+          kind: 'ScheduledSession',
+          start_at: start,
+          local_date: start.toISOString().slice(0, 10),
+          local_minute: start.getUTCHours() * 60,
+          iso_dow: ((start.getUTCDay() + 6) % 7) + 1,
+          status: 'EventScheduled',
+          bookable: false,
+          doc: '{}',
+        };
+      });
+      await db.insertInto('search_occurrences').values(values).execute();
+    }
+    await refreshOpenStarts(db, [many, few]);
+  });
+
+  it('keeps open_starts_short for at most 200 starts, and finds and counts the longer series from open_starts', async () => {
+    const rows = await db
+      .selectFrom('search_series')
+      .select(['id', 'open_starts', 'open_starts_short'])
+      .where('id', 'in', [many, few])
+      .execute();
+    const byId = new Map(rows.map((r) => [Number(r.id), r]));
+    expect(byId.get(many)!.open_starts).toHaveLength(260);
+    expect(byId.get(many)!.open_starts_short).toBeNull();
+    expect(byId.get(few)!.open_starts_short).toHaveLength(3);
+
+    const there = (): SeriesFilters => ({ ...emptySeries(['SessionSeries']), geo: { ...THERE, radiusKm: 2 } });
+    // A window holding 100 of the long series' starts and all 3 of the short one's.
+    const occ = window({ to: new Date(NOW.getTime() + 100 * 3600_000) });
+    for (const strategy of strategies) {
+      const page = await searchOccurrences(db, there(), occ, 20, 60, { strategy });
+      expect([page.total, page.exact, page.rows.length]).toEqual([103, true, 20]);
+    }
+    const groups = await searchGroups(db, there(), occ, 'price-asc', 20, 0);
+    expect([groups.total, groups.identifiers.sort()]).toEqual([2, ['many-0', 'many-1']]);
+    // A window after the short series' sessions: only the long one has any.
+    const later = window({ from: new Date(NOW.getTime() + 200 * 3600_000) });
+    const only = await searchGroups(db, there(), later, 'distance', 20, 0, { plan: 'all' });
+    expect([only.total, only.identifiers]).toEqual([1, ['many-0']]);
+    const walked = await searchGroups(db, there(), later, 'distance', 20, 0, { plan: 'walk' });
+    expect([walked.total, walked.identifiers]).toEqual([1, ['many-0']]);
+    const sessions = await searchOccurrences(db, there(), later, 20, 0);
+    expect([sessions.total, sessions.exact]).toEqual([61, true]);
   });
 });

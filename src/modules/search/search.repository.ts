@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
+import { IANAZone } from 'luxon';
 import type { Geo, OccurrenceFilters, SeriesFilters } from './query.js';
 import type { OccurrenceDoc, SearchExecutor, SeriesDetailDoc, SeriesDoc } from './search.tables.js';
 
@@ -137,11 +138,19 @@ export const windowOnly = (f: OccurrenceFilters) => f.minuteGte === null && f.mi
 const beforeFrom = (f: OccurrenceFilters) => sql`${f.from}::timestamptz - interval '1 microsecond'`;
 
 /**
+ * Series `s`'s `open_starts`, read as `open_starts_short` (the same array when it has at most 200
+ * elements, else null; migration 2026-11-27-015), which the SessionSeries geo index holds, so a
+ * radius search stays index-only; the row's own `open_starts` only for the rare longer arrays
+ * (COALESCE evaluates the subquery only then).
+ */
+const OPEN_STARTS = sql`coalesce(s.open_starts_short, (select h.open_starts from search_series h where h.id = s.id))`;
+
+/**
  * How many of series `s`'s open occurrences start in the window, read from its sorted
  * `open_starts`: `width_bucket` is the number of elements ≤ its operand (a binary search).
  */
 function openStartsIn(f: OccurrenceFilters): Sql {
-  return sql`(width_bucket(${f.to}::timestamptz, s.open_starts) - width_bucket(${beforeFrom(f)}, s.open_starts))`;
+  return sql`(width_bucket(${f.to}::timestamptz, ${OPEN_STARTS}) - width_bucket(${beforeFrom(f)}, ${OPEN_STARTS}))`;
 }
 
 const hasOccurrence = (occ: OccurrenceFilters) =>
@@ -196,6 +205,71 @@ const normOccurrence = (r: OccurrenceRow): OccurrenceRow => ({
 
 // ---- upcoming-sessions: one item per occurrence -------------------------------------------
 
+/**
+ * The time zones of the series in the read model: a loose scan of `search_series_tz_idx`
+ * (migration 2026-11-27-015), a few index probes per zone.
+ */
+export async function seriesTimeZones(db: SearchExecutor): Promise<string[]> {
+  const r = await sql<{ tz: string }>`with recursive z(tz) as (
+      (select s.tz from search_series s order by s.tz limit 1)
+      union all
+      select (select s.tz from search_series s where s.tz > z.tz order by s.tz limit 1) from z where z.tz is not null
+    ) select tz from z where tz is not null`.execute(db);
+  return r.rows.map((x) => x.tz);
+}
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+/** Beyond this many stretches the walk reads the whole window (the statement would grow). */
+const MAX_STRETCHES = 64;
+
+/**
+ * Stretches [start, end) of the window, disjoint and in order, holding every instant whose local
+ * time in one of `zones` meets the time-of-day and day-of-week filters; null when they would not
+ * narrow the walk. An occurrence's local date, minute and weekday are computed in its series'
+ * zone (projection.ts), and a local time w (as if UTC) is the instant t = w − offset(t). With the
+ * zone's offsets over the window between oMin and oMax, an occurrence on local date d with
+ * minute m in [a, b] starts in [d + a − oMax, d + b + 1 min − oMin). The offsets are sampled every
+ * 3 hours over the window and two days either side (a zone keeps an offset for months).
+ */
+export function localTimeIntervals(occ: OccurrenceFilters, zones: string[]): [Date, Date][] | null {
+  if (windowOnly(occ)) return null;
+  const from = occ.from.getTime();
+  const to = occ.to.getTime() + 1; // the window's end is inclusive
+  const a = occ.minuteGte ?? 0;
+  const b = occ.minuteLte ?? 24 * 60 - 1;
+  const out: [number, number][] = [];
+  for (const name of zones) {
+    const zone = IANAZone.create(name);
+    if (!zone.isValid) return null;
+    let oMin = Infinity;
+    let oMax = -Infinity;
+    for (let t = from - 2 * DAY_MS; t <= to + 2 * DAY_MS; t += 3 * 3_600_000) {
+      const o = zone.offset(t);
+      oMin = Math.min(oMin, o);
+      oMax = Math.max(oMax, o);
+    }
+    const firstDay = Math.floor((from + oMin * MINUTE_MS) / DAY_MS) - 1;
+    const lastDay = Math.floor((to + oMax * MINUTE_MS) / DAY_MS) + 1;
+    for (let day = firstDay; day <= lastDay; day++) {
+      const isoDow = ((new Date(day * DAY_MS).getUTCDay() + 6) % 7) + 1;
+      if (occ.days && !occ.days.includes(isoDow)) continue;
+      const lo = Math.max(from, day * DAY_MS + (a - oMax) * MINUTE_MS);
+      const hi = Math.min(to, day * DAY_MS + (b + 1 - oMin) * MINUTE_MS);
+      if (lo < hi) out.push([lo, hi]);
+    }
+  }
+  out.sort((x, y) => x[0] - y[0]);
+  const merged: [number, number][] = [];
+  for (const [lo, hi] of out) {
+    const last = merged[merged.length - 1];
+    if (last && lo <= last[1]) last[1] = Math.max(last[1], hi);
+    else merged.push([lo, hi]);
+  }
+  if (merged.length > MAX_STRETCHES) return null;
+  return merged.map(([lo, hi]) => [new Date(lo), new Date(hi)]);
+}
+
 /** Series sampled for an estimated total (see `searchOccurrences`). */
 export const SAMPLE_SERIES = 100;
 
@@ -224,11 +298,29 @@ export async function searchOccurrences(
   occ: OccurrenceFilters,
   limit: number,
   offset: number,
-  options: { strategy?: PageStrategy } = {},
+  options: { strategy?: PageStrategy; intervals?: boolean } = {},
 ) {
   const upTo = offset + limit + 1;
   const strategy = options.strategy ?? 'auto';
   const countable = windowOnly(occ);
+  // With time-of-day / day-of-week filters the walk reads only the stretches of the window those
+  // local times can fall in, in every time zone of the read model (localTimeIntervals).
+  const intervals =
+    countable || strategy === 'series' || options.intervals === false
+      ? null
+      : localTimeIntervals(occ, await seriesTimeZones(db));
+  const walkWhere = sql`(o.series_id in (select id from ms)) is true and ${occurrenceWhere(occ)} and (select walk from n)`;
+  // Stretch by stretch (one membership hash for all), the first upTo of each; they are disjoint
+  // and in order, so the first upTo of those are the first upTo of the window.
+  const walked =
+    intervals === null
+      ? sql`select o.id, o.series_id, o.start_at from search_occurrences o where ${walkWhere}
+          order by o.start_at, o.id limit ${upTo}`
+      : sql`select w.* from unnest(${intervals.map((i) => i[0])}::timestamptz[], ${intervals.map((i) => i[1])}::timestamptz[])
+            with ordinality iv(lo, hi, n)
+          cross join lateral (select o.id, o.series_id, o.start_at from search_occurrences o
+            where ${walkWhere} and o.start_at >= iv.lo and o.start_at < iv.hi order by o.start_at, o.id limit ${upTo}) w
+          order by iv.n, w.start_at, w.id limit ${upTo}`;
   // Walking visits about upTo × (all series / matching series) index entries; the per-series
   // plan costs about 20 entries' worth per matching series. Walk when that is cheaper.
   const walk =
@@ -248,11 +340,7 @@ export async function searchOccurrences(
     n as materialized (
       select x.n_series, ${walk} as walk from (select count(*)::int as n_series from ms) x
     ),
-    walked as (
-      select o.id, o.series_id, o.start_at from search_occurrences o
-      where (o.series_id in (select id from ms)) is true and ${occurrenceWhere(occ)} and (select walk from n)
-      order by o.start_at, o.id limit ${upTo}
-    ),
+    walked as (${walked}),
     per_series as (
       select o.id, o.series_id, o.start_at from search_occurrences o
       where o.series_id in (select id from ms) and ${occurrenceWhere(occ)} and not (select walk from n)
@@ -504,11 +592,14 @@ async function allGroups(
       select s.id, s.identifier, ${distanceSql(series.geo)} as dist, s.adult_price, ${firstStart} as first_start
       from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}
     ),
+    grp as materialized (
+      select identifier, min(dist) as dist, min(adult_price) as low, max(adult_price) as high,
+        min(first_start) as first_start
+      from m group by identifier
+    ),
     g as (
       select identifier, row_number() over (order by ${orderBy}) as position from (
-        select identifier, min(dist) as dist, min(adult_price) as low, max(adult_price) as high,
-          min(first_start) as first_start
-        from m group by identifier order by ${orderBy} limit ${limit} offset ${offset}
+        select * from grp order by ${orderBy} limit ${limit} offset ${offset}
       ) page
     ),
     -- Materialised: the planner cannot estimate a GiST box (it expects a handful of matches), and
@@ -518,7 +609,7 @@ async function allGroups(
       ${heads}
     )
     select ${SERIES_COLUMNS}, picked.dist as pdist, picked.head,
-      (select count(distinct identifier) from (select identifier from m limit ${COUNT_CAP}) c)::int as total
+      (select count(*) from (select 1 from grp limit ${COUNT_CAP}) c)::int as total
     from (select 1) one left join (picked join search_series s on s.id = picked.id) on true
     order by picked.position, picked.head desc, picked.dist asc nulls last, s.oa_id collate "C", picked.id`.execute(db);
   const total = Number(r.rows[0]?.total ?? 0);

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Kysely, Transaction } from 'kysely';
+import type { ColumnType, Generated, GeneratedAlways, Kysely, Transaction } from 'kysely';
 import type { DB } from '../../db/schema.js';
 
 /*
@@ -76,6 +76,8 @@ export interface SearchSeriesTable {
   booking_ready: boolean;
   /** Starts of the open (not cancelled or postponed) occurrences, sorted; kept by the projector. */
   open_starts: Generated<Date[]>;
+  /** `open_starts` when it has at most 200 elements, else null; generated (migration 2026-11-27-015). */
+  open_starts_short: GeneratedAlways<Date[] | null>;
   doc: Json<SeriesDoc>;
   /** The By-ID parts (migration 2026-11-27-014), read only by By-ID queries. */
   detail_doc: ColumnType<SeriesDetailDoc, string, string>;

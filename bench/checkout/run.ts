@@ -185,7 +185,7 @@ async function main() {
   // ---- the seller: the sandbox booking system in its own process --------------------------
   const sellerPort = await freePort();
   const seller = `http://127.0.0.1:${sellerPort}`;
-  startChild(
+  const sellerProcess = startChild(
     process.execPath,
     ['bin/activehub.js', 'sandbox', '--port', String(sellerPort), '--sessions', '50'],
     { SANDBOX_DATA_DIR: path.join(tmp, 'sandbox'), SANDBOX_PUBLIC_URL: seller, LOG_LEVEL: 'warn' },
@@ -406,10 +406,15 @@ async function main() {
   await new Promise((r) => setTimeout(r, 5000));
   const idleMsPerSecond = ((cpuMs(server.pid) ?? NaN) - (idle0 ?? NaN)) / 5;
   const serverCpu0 = cpuMs(server.pid);
+  const sellerCpu0 = cpuMs(sellerProcess.pid);
+  const clientCpu0 = process.cpuUsage();
   const started = performance.now();
   const results = await runPool(CHECKOUTS, CONCURRENCY, (i) => oneCheckout(i));
   const wall = performance.now() - started;
   const serverCpu = (cpuMs(server.pid) ?? NaN) - (serverCpu0 ?? NaN);
+  const sellerCpu = (cpuMs(sellerProcess.pid) ?? NaN) - (sellerCpu0 ?? NaN);
+  const clientUsage = process.cpuUsage(clientCpu0);
+  const clientCpu = (clientUsage.user + clientUsage.system) / 1000;
   clearInterval(sampler);
   sampleBackends();
   const backendMs = cpuSpent(backendsBefore, backends) ?? 0;
@@ -436,6 +441,24 @@ async function main() {
     );
     const statements = results.reduce((a, r) => a + r.statements, 0) / CHECKOUTS;
     console.log(`  SQL statements per checkout (its requests): ${statements.toFixed(1)}`);
+  }
+  // Everything on this machine that a checkout costs: with N in flight and every process sharing
+  // the cores, a checkout cannot take less than N × (CPU per checkout) / cores of wall time.
+  const perCheckout = {
+    server: serverCpu / CHECKOUTS,
+    postgres: backendMs / CHECKOUTS,
+    seller: sellerCpu / CHECKOUTS,
+    client: clientCpu / CHECKOUTS,
+  };
+  const everything = perCheckout.server + perCheckout.postgres + perCheckout.seller + perCheckout.client;
+  if (Number.isFinite(everything)) {
+    const cores = os.availableParallelism();
+    console.log(
+      `  CPU per checkout, all processes: ${ms(everything)} (activehub ${ms(perCheckout.server + perCheckout.postgres)}: server + PostgreSQL; seller ${ms(perCheckout.seller)}, its embedded database included; bench client ${ms(perCheckout.client)})`,
+    );
+    console.log(
+      `    on ${cores} cores: at most ${((cores * 1000) / everything).toFixed(1)} checkouts/s (measured ${((CHECKOUTS / wall) * 1000).toFixed(1)}); with ${CONCURRENCY} in flight a checkout then takes at least ${ms((CONCURRENCY * everything) / cores)}; activehub is ${((100 * (perCheckout.server + perCheckout.postgres)) / everything).toFixed(0)}% of the CPU`,
+    );
   }
   if (shown) {
     console.log(`\n  one checkout's requests:`);

@@ -126,6 +126,55 @@ describe('a paid booking', () => {
     expect((await w.sellerOrder(view.order!.id))?.['@type']).toBe('Order');
   });
 
+  it('an unsent pending order left by an earlier attempt is replaced; an order sent to the seller never is', async () => {
+    const opp = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookable');
+    const leftover = async (stage: 'created' | 'booking') => {
+      const id = await newSession(opp);
+      await details(id);
+      const s = await session(id);
+      await w.t.services.orders.insertPendingOrder(w.t.deps.database.db, {
+        id: s.order_uuid as string,
+        brokerId: broker.brokerId,
+        customerId: null,
+        customer: { givenName: 'Earlier', familyName: 'Attempt', email: 'earlier@example.com' },
+        checkoutSessionId: id,
+        publisherId: null,
+        sellerId: null,
+        seller: null,
+        broker: { type: 'Organization', name: 'Acme' },
+        totalPrice: 1,
+        currency: 'GBP',
+        paymentId: null,
+        bookingTarget: null,
+        bookingRequest: null,
+        testMode: false,
+        items: [],
+      });
+      if (stage === 'booking') await w.t.services.orders.advance(s.order_uuid as string, ['created'], 'booking');
+      return { id, orderId: s.order_uuid as string };
+    };
+
+    const unsent = await leftover('created');
+    const view = await w.t.services.checkout.pay(broker.slug, unsent.id, { card: CARD_OK });
+    expect(view.step, JSON.stringify(view.problem)).toBe('confirmed');
+    const order = (await w.t.services.orders.findOrder(unsent.orderId))!;
+    expect(order).toMatchObject({ status: 'confirmed', total_price: 1495 });
+    expect(order.customer.email).toBe('louis@example.com');
+    expect(await w.t.services.orders.findItems(unsent.orderId)).toHaveLength(1);
+
+    // B may have reached the seller: the order stays as it is, for recovery to settle.
+    const sent = await leftover('booking');
+    await expect(w.t.services.checkout.pay(broker.slug, sent.id, { card: CARD_OK })).rejects.toMatchObject({
+      code: '23505',
+    });
+    expect(await w.t.services.orders.findOrder(sent.orderId)).toMatchObject({
+      status: 'pending',
+      stage: 'booking',
+      total_price: 1,
+    });
+    expect(await w.sellerOrder(sent.orderId)).toBeUndefined();
+  });
+
   it('a free booking takes no payment', async () => {
     const opp = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookableFree');
     const id = await newSession(opp, { email: 'fay@example.com', givenName: 'Fay', familyName: 'Free' });

@@ -759,6 +759,26 @@ export function createCheckoutService(deps: CheckoutDeps) {
     });
   }
 
+  /**
+   * writePendingOrder, where the order id may be taken by a pending order of an earlier attempt
+   * that never reached the seller (a declined card discards its own, so this is rare): that one
+   * is discarded and the insert tried once more. An order the seller may have, or a settled
+   * one, is never replaced: the insert fails again.
+   */
+  async function writeFreshPendingOrder(
+    s: SessionRow,
+    broker: BrokerRow,
+    paymentId: string | null,
+    book: BookInput | null,
+  ): Promise<void> {
+    try {
+      await writePendingOrder(s, broker, paymentId, book);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== '23505' || !(await orders.discardUnsent(s.order_uuid))) throw err;
+      await writePendingOrder(s, broker, paymentId, book);
+    }
+  }
+
   const recovery = createOrderRecovery({
     orders,
     booking,
@@ -793,9 +813,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       totalPaymentDue: total.amount,
       ...(paymentId ? { payment: { identifier: paymentId, name: 'activehub' } } : {}),
     };
-    // A pending order left by a declined attempt was never sent to the seller: start afresh.
-    await orders.discardUnsent(s.order_uuid);
-    await writePendingOrder(s, broker, paymentId, book);
+    await writeFreshPendingOrder(s, broker, paymentId, book);
 
     if (paymentId) {
       let result;
@@ -868,8 +886,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
   async function payTest(s: SessionRow, broker: BrokerRow): Promise<Confirmed | undefined> {
     // Testing mode (imin-booking §1.3.1): no payment, nothing booked, the order and email are real.
-    await orders.discardUnsent(s.order_uuid);
-    await writePendingOrder(s, broker, null, null);
+    await writeFreshPendingOrder(s, broker, null, null);
     return confirm(s.order_uuid, { broker, session: s });
   }
 

@@ -537,6 +537,16 @@ async function main() {
   children.push(server);
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/health`, server, 'the server');
+  if (values.reuse) {
+    // The server has migrated the database: a migration that rewrote a read-model table left it
+    // without a visibility map (every index-only scan would visit the heap), and autovacuum does
+    // not count a rewrite as work. Quick when nothing changed.
+    const t = performance.now();
+    const c = new pg.Client({ connectionString: dbUrl(SEARCH_DB) });
+    await c.connect();
+    await c.query('vacuum analyze search_series, search_occurrences').finally(() => c.end());
+    say(`vacuum analyze of the read model: ${((performance.now() - t) / 1000).toFixed(1)} s.`);
+  }
 
   // Every query answers 200; how many find something.
   const found = new Map<string, { total: number; nonEmpty: number; items: number }>();

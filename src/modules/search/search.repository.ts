@@ -52,9 +52,15 @@ export function boundingBox(geo: Geo): { lat: [number, number]; lng: [number, nu
 /** A series' position, as the GiST index (migration 2026-11-27-013) holds it: degrees, x = longitude. */
 const SERIES_POINT = sql`point(s.longitude, s.latitude)`;
 
-/** `box: false` leaves out the indexable box (for rows already found by the index). */
-function withinRadius(geo: Geo, options: { box: boolean }): Sql {
-  const distance = sql`${distanceSql(geo)} <= ${geo.radiusKm}::float8`;
+interface RadiusOptions {
+  /** false leaves out the indexable box (for rows already found by the index). */
+  box: boolean;
+  /** false leaves out the distance test (the caller tests the distance it computes anyway). */
+  distance?: boolean;
+}
+
+function withinRadius(geo: Geo, options: RadiusOptions): Sql {
+  const distance = options.distance === false ? sql`true` : sql`${distanceSql(geo)} <= ${geo.radiusKm}::float8`;
   if (!options.box) return distance;
   const box = boundingBox(geo);
   const [west, east] = box.lng ?? [-180, 180];
@@ -82,13 +88,14 @@ export function walkBoundFactor(geo: Geo): number | null {
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-export function seriesWhere(f: SeriesFilters, options: { box: boolean } = { box: true }): Sql {
+/** `options.distance: false` applies only to in-person searches (a virtual search's radius stays). */
+export function seriesWhere(f: SeriesFilters, options: RadiusOptions = { box: true }): Sql {
   const w: Sql[] = [sql`s.kind = any(${textArray(f.kinds)})`];
   if (f.kinds.includes('SessionSeries')) {
     if (f.virtual) {
       w.push(sql`s.attendance in ('online', 'mixed')`);
       // An online series with a place still answers a geo search only from near that place.
-      if (f.geo) w.push(sql`(s.latitude is null or (${withinRadius(f.geo, options)}))`);
+      if (f.geo) w.push(sql`(s.latitude is null or (${withinRadius(f.geo, { box: options.box })}))`);
     } else {
       w.push(sql`s.attendance <> 'online'`);
     }
@@ -587,15 +594,27 @@ async function allGroups(
     ? sql`union all select s.id, g.position, true, ${distanceSql(series.geo)} from g
         join search_series s on s.identifier = g.identifier and s.kind = 'FacilityUse'`
     : sql``;
+  // In-person radius searches test the distance they compute once per row, outside the scan
+  // ("offset 0" keeps the planner from folding the test back in and computing it twice).
+  const radiusOnce = series.geo !== null && !series.virtual ? series.geo : null;
+  const aggregate = (wanted: boolean, expr: Sql, type: Sql) => (wanted ? expr : sql`null::${type}`);
   const r = await sql<SeriesRow & { head: boolean | null; total: number; pdist: number | null }>`
     with m as materialized (
-      select s.id, s.identifier, ${distanceSql(series.geo)} as dist, s.adult_price, ${firstStart} as first_start
-      from search_series s where ${seriesWhere(series)} and ${hasOccurrence(occ)}
+      select * from (
+        select s.id, s.identifier collate "C" as identifier, ${distanceSql(series.geo)} as dist, s.adult_price,
+          ${firstStart} as first_start
+        from search_series s where ${seriesWhere(series, { box: true, distance: radiusOnce === null })} and ${hasOccurrence(occ)}
+        offset 0
+      ) x ${radiusOnce ? sql`where x.dist <= ${radiusOnce.radiusKm}::float8` : sql``}
     ),
+    -- Grouped on the identifier's bytes (collation "C": the same groups as any deterministic
+    -- collation, at half the cost), with only the aggregates the order needs.
     grp as materialized (
-      select identifier, min(dist) as dist, min(adult_price) as low, max(adult_price) as high,
-        min(first_start) as first_start
-      from m group by identifier
+      select identifier collate "default" as identifier, min(dist) as dist,
+        ${aggregate(order === 'price-asc', sql`min(adult_price)`, sql`float8`)} as low,
+        ${aggregate(order === 'price-desc', sql`max(adult_price)`, sql`float8`)} as high,
+        ${aggregate(order === 'first-start', sql`min(first_start)`, sql`timestamptz`)} as first_start
+      from m group by m.identifier
     ),
     g as (
       select identifier, row_number() over (order by ${orderBy}) as position from (
@@ -605,7 +624,7 @@ async function allGroups(
     -- Materialised: the planner cannot estimate a GiST box (it expects a handful of matches), and
     -- would otherwise read every match's row before keeping the page's.
     picked as materialized (
-      select m.id, g.position, false as head, m.dist from g join m using (identifier)
+      select m.id, g.position, false as head, m.dist from g join m on m.identifier = g.identifier collate "C"
       ${heads}
     )
     select ${SERIES_COLUMNS}, picked.dist as pdist, picked.head,

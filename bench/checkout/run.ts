@@ -16,7 +16,7 @@
  * backends serving the bench database, from /proc; on PostgreSQL the SQL statements per checkout,
  * counted in the server by a preload (count-sql.ts) and reported per response in Server-Timing.
  *
- *   npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://…] [--seller-cpu N]
+ *   npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://…] [--seller-cpu N] [--seller-db pglite|postgres]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'pg-url': { type: 'string' },
     'seller-cpu': { type: 'string' },
+    'seller-db': { type: 'string', default: 'pglite' },
     'show-requests': { type: 'boolean', default: false },
     'without-jobs': { type: 'boolean', default: false },
     'profile-server': { type: 'string' },
@@ -48,11 +49,15 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    'npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://user@host:5432] [--seller-cpu N] [--show-requests]',
+    'npm run bench:checkout -- [--checkouts 160] [--concurrency 16] [--pg-url postgres://user@host:5432] [--seller-cpu N] [--seller-db pglite|postgres] [--show-requests]',
   );
   console.log(
     '  --seller-cpu N   run the seller (sandbox, with its embedded database) on CPU N only (Linux taskset); run the\n' +
       '                   bench itself with `taskset -c M`: the activehub server it starts inherits that core',
+  );
+  console.log(
+    '  --seller-db postgres  the seller keeps its data in PostgreSQL (a database of its own on --pg-url) instead of\n' +
+      '                   its embedded PGlite, which costs it several times the CPU on these shared cores',
   );
   console.log("  --show-requests  print one checkout's requests: status, time, seller wait, statements");
   console.log(
@@ -65,6 +70,9 @@ if (values.help) {
 const CHECKOUTS = Number(values.checkouts);
 const CONCURRENCY = Number(values.concurrency);
 if (!(CHECKOUTS > 0 && CONCURRENCY > 0)) throw new Error('--checkouts and --concurrency must be positive');
+const SELLER_ON_POSTGRES = values['seller-db'] === 'postgres';
+if (!SELLER_ON_POSTGRES && values['seller-db'] !== 'pglite') throw new Error('--seller-db is pglite or postgres');
+if (SELLER_ON_POSTGRES && !values['pg-url']) throw new Error('--seller-db postgres needs --pg-url');
 const PLACES = 10; // test-interface opportunities have 10 places
 const CLIENT = { 'X-OpenActive-Test-Client-Id': 'activehub' };
 const CARD = { cardName: 'Bench Customer', cardNumber: '4242 4242 4242 4242', cardExpiry: '12/40', cardCvc: '123' };
@@ -185,10 +193,27 @@ async function main() {
   // ---- the seller: the sandbox booking system in its own process --------------------------
   const sellerPort = await freePort();
   const seller = `http://127.0.0.1:${sellerPort}`;
+  const sellerDatabaseName = `ah_bench_seller_${process.pid}`;
+  const sellerDb: Record<string, string> = {};
+  if (SELLER_ON_POSTGRES) {
+    const admin = new pg.Client({ connectionString: values['pg-url'] });
+    await admin.connect();
+    await admin.query(`create database ${sellerDatabaseName}`);
+    await admin.end();
+    const u = new URL(values['pg-url']!);
+    u.pathname = `/${sellerDatabaseName}`;
+    sellerDb.SANDBOX_DATABASE_URL = u.toString();
+    cleanups.push(async () => {
+      const a = new pg.Client({ connectionString: values['pg-url'] });
+      await a.connect();
+      await a.query(`drop database if exists ${sellerDatabaseName} with (force)`);
+      await a.end();
+    });
+  }
   const sellerProcess = startChild(
     process.execPath,
     ['bin/activehub.js', 'sandbox', '--port', String(sellerPort), '--sessions', '50'],
-    { SANDBOX_DATA_DIR: path.join(tmp, 'sandbox'), SANDBOX_PUBLIC_URL: seller, LOG_LEVEL: 'warn' },
+    { SANDBOX_DATA_DIR: path.join(tmp, 'sandbox'), SANDBOX_PUBLIC_URL: seller, LOG_LEVEL: 'warn', ...sellerDb },
     values['seller-cpu'],
   );
   await waitFor(`${seller}/openactive`, 'sandbox');
@@ -395,11 +420,15 @@ async function main() {
   // CPU of the server process and of the PostgreSQL backends serving the bench database (sampled:
   // pool connections come and go).
   const backends = new Map<number, number>();
+  const sellerBackends = new Map<number, number>();
   const sampleBackends = () => {
     for (const [pid, spent] of (databaseName && postgresBackendsCpu(databaseName)) || []) backends.set(pid, spent);
+    if (!SELLER_ON_POSTGRES) return;
+    for (const [pid, spent] of postgresBackendsCpu(sellerDatabaseName) || []) sellerBackends.set(pid, spent);
   };
   sampleBackends();
   const backendsBefore = new Map(backends);
+  const sellerBackendsBefore = new Map(sellerBackends);
   const sampler = setInterval(sampleBackends, 500);
   // The server's CPU while no checkout runs (job polling, schedulers), for comparison.
   const idle0 = cpuMs(server.pid);
@@ -418,6 +447,7 @@ async function main() {
   clearInterval(sampler);
   sampleBackends();
   const backendMs = cpuSpent(backendsBefore, backends) ?? 0;
+  const sellerBackendMs = SELLER_ON_POSTGRES ? (cpuSpent(sellerBackendsBefore, sellerBackends) ?? 0) : 0;
 
   const col = (xs: number[]) => `p50 ${ms(pct(xs, 50)).padStart(9)}   p95 ${ms(pct(xs, 95)).padStart(9)}`;
   console.log(
@@ -447,14 +477,14 @@ async function main() {
   const perCheckout = {
     server: serverCpu / CHECKOUTS,
     postgres: backendMs / CHECKOUTS,
-    seller: sellerCpu / CHECKOUTS,
+    seller: (sellerCpu + sellerBackendMs) / CHECKOUTS,
     client: clientCpu / CHECKOUTS,
   };
   const everything = perCheckout.server + perCheckout.postgres + perCheckout.seller + perCheckout.client;
   if (Number.isFinite(everything)) {
     const cores = os.availableParallelism();
     console.log(
-      `  CPU per checkout, all processes: ${ms(everything)} (activehub ${ms(perCheckout.server + perCheckout.postgres)}: server + PostgreSQL; seller ${ms(perCheckout.seller)}, its embedded database included; bench client ${ms(perCheckout.client)})`,
+      `  CPU per checkout, all processes: ${ms(everything)} (activehub ${ms(perCheckout.server + perCheckout.postgres)}: server + PostgreSQL; seller ${ms(perCheckout.seller)}, its ${SELLER_ON_POSTGRES ? 'PostgreSQL backends' : 'embedded database'} included; bench client ${ms(perCheckout.client)})`,
     );
     console.log(
       `    on ${cores} cores: at most ${((cores * 1000) / everything).toFixed(1)} checkouts/s (measured ${((CHECKOUTS / wall) * 1000).toFixed(1)}); with ${CONCURRENCY} in flight a checkout then takes at least ${ms((CONCURRENCY * everything) / cores)}; activehub is ${((100 * (perCheckout.server + perCheckout.postgres)) / everything).toFixed(0)}% of the CPU`,

@@ -83,6 +83,7 @@ export function buildServices(deps: Deps) {
     clock: deps.clock,
     log: deps.log,
     catalog,
+    targetCacheMs: deps.config.bookingTargetCacheMs,
   });
   const harvester = createHarvester({
     database: deps.database,

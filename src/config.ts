@@ -18,6 +18,8 @@ export interface Config {
   rateLimit: { max: number; windowMs: number };
   /** Seconds a cached API-key lookup may be reused before the database is asked again. */
   authCacheTtlMs: number;
+  /** How long a seller's booking endpoint and credentials are reused before they are read again. */
+  bookingTargetCacheMs: number;
   jobs: { enabled: boolean; pollIntervalSeconds: number };
   shutdownTimeoutMs: number;
   /** The bundled OpenActive booking system (src/sandbox): its own port, database and data. */
@@ -252,6 +254,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       windowMs: int('RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
     },
     authCacheTtlMs: int('AUTH_CACHE_TTL_MS', 5000, 0, 600_000),
+    bookingTargetCacheMs: int('BOOKING_TARGET_CACHE_MS', 10_000, 0, 600_000),
     jobs: {
       enabled: bool('JOBS_ENABLED', true),
       pollIntervalSeconds: int('JOBS_POLL_INTERVAL_SECONDS', 1, 1, 3600),

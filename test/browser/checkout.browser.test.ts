@@ -32,7 +32,8 @@ let tab: Tab | undefined;
 beforeAll(async () => {
   if (!run) return;
   const launching = launchChromium();
-  w = await startCheckoutWorld({ credentialsSellerId: 1, sessions: 4 });
+  // The seller-unavailable test moves the seller's endpoint in the database: read it every time.
+  w = await startCheckoutWorld({ credentialsSellerId: 1, sessions: 4, bookingTargetCacheMs: 0 });
   await w.t.app.listen({ port: 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${(w.t.app.server.address() as AddressInfo).port}`;
   broker = await w.t.newBroker({ products: ['booking', 'checkout'] });

@@ -78,7 +78,7 @@ export const checkoutSessionBody = (customer: unknown, orderedItem: Json[], extr
 const MEDIA = 'application/vnd.openactive.booking+json; version=1';
 
 export async function startCheckoutWorld(
-  options: { clock?: Clock; credentialsSellerId?: number; sessions?: number } = {},
+  options: { clock?: Clock; credentialsSellerId?: number; sessions?: number; bookingTargetCacheMs?: number } = {},
 ): Promise<CheckoutWorld> {
   const sandboxDb = await openTestSandboxDatabase();
   await ensureDataset(sandboxDb.db, sharedVocab(), {
@@ -95,6 +95,7 @@ export async function startCheckoutWorld(
     ...(options.clock ? { clock: options.clock } : {}),
     config: {
       harvest: { enabled: false, pollIntervalMs: 0, concurrency: 4, registerSandbox: false, datasetUrls: [] },
+      ...(options.bookingTargetCacheMs !== undefined ? { bookingTargetCacheMs: options.bookingTargetCacheMs } : {}),
     },
   });
   const { publisher } = await t.services.catalog.addPublisher({ datasetUrl: urls.datasetSite });

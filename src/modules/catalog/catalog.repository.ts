@@ -1,6 +1,6 @@
 import { sql, type Insertable, type RawBuilder, type Selectable, type Updateable } from 'kysely';
 import type { Executor } from '../../db/database.js';
-import type { FeedStatus, FeedsTable, PublishersTable } from '../../db/schema.js';
+import type { CatalogEntitiesTable, FeedStatus, FeedsTable, PublishersTable } from '../../db/schema.js';
 
 // ---- publishers -------------------------------------------------------------------------
 
@@ -470,14 +470,27 @@ export async function findLatestChangeSeq(db: Executor): Promise<number> {
 
 // ---- checkout lookups -------------------------------------------------------------------------
 
-/** The entities with this OpenActive `@id`, with their publisher's booking endpoint (any publisher). */
-export function findEntitiesByOaIdAnyPublisher(db: Executor, oaId: string) {
-  return db
-    .selectFrom('catalog_entities as e')
-    .innerJoin('publishers as p', 'p.id', 'e.publisher_id')
-    .selectAll('e')
-    .select('p.booking_endpoint_url')
-    .where('e.oa_id', '=', oaId)
-    .orderBy('e.publisher_id')
-    .execute();
+/**
+ * A bookable occurrence (ScheduledSession or Slot with a start) by its OpenActive `@id` (the
+ * first publisher's, if several publish it), with its publisher's booking endpoint, followed by
+ * its ancestors nearest first (at most `maxAncestors`, none twice): one statement.
+ */
+export async function findOccurrenceWithAncestors(db: Executor, oaId: string, maxAncestors: number) {
+  const r = await sql<
+    Selectable<CatalogEntitiesTable> & { booking_endpoint_url: string | null; depth: number; seen: string[] }
+  >`
+    with recursive chain as (
+      (select e.*, p.booking_endpoint_url, 0 as depth, array[]::text[] as seen
+        from catalog_entities e join publishers p on p.id = e.publisher_id
+        where e.oa_id = ${oaId} and e.type in ('ScheduledSession', 'Slot') and e.start_date is not null
+        order by e.publisher_id limit 1)
+      union all
+      select c.*, null::text, chain.depth + 1, chain.seen || c.oa_id
+        from chain join catalog_entities c on c.publisher_id = chain.publisher_id and c.oa_id = chain.parent_oa_id
+        where chain.depth < ${maxAncestors}::int and not (c.oa_id = any(chain.seen))
+    )
+    select * from chain order by depth`.execute(db);
+  if (r.rows.length === 0) return undefined;
+  const [row, ...ancestors] = r.rows.map(({ seen: _seen, depth: _depth, ...entity }) => entity);
+  return { row: row!, ancestors: ancestors.map(({ booking_endpoint_url: _url, ...entity }) => entity) };
 }

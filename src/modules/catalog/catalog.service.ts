@@ -264,19 +264,10 @@ export function createCatalogService({
      * and the booking endpoint of its publisher. Used by checkout.
      */
     async findOpportunity(oaId: string): Promise<Opportunity | undefined> {
-      const rows = await repo.findEntitiesByOaIdAnyPublisher(db, oaId);
-      const row = rows.find((r) => (r.type === 'ScheduledSession' || r.type === 'Slot') && r.start_date !== null);
-      if (!row) return undefined;
-      // Parents: SessionSeries (→ EventSeries), or IndividualFacilityUse → FacilityUse.
-      const ancestors: Selectable<CatalogEntitiesTable>[] = [];
-      let parentId = row.parent_oa_id;
-      while (parentId && ancestors.length < 3 && !ancestors.some((a) => a.oa_id === parentId)) {
-        const parent = await repo.findEntity(db, row.publisher_id, parentId);
-        if (!parent) break;
-        ancestors.push(parent);
-        parentId = parent.parent_oa_id;
-      }
-      return toOpportunity(row, ancestors, row.booking_endpoint_url);
+      // With its parents, in one statement: SessionSeries (→ EventSeries), or IndividualFacilityUse → FacilityUse.
+      const found = await repo.findOccurrenceWithAncestors(db, oaId, 3);
+      if (!found) return undefined;
+      return toOpportunity(found.row, found.ancestors, found.row.booking_endpoint_url);
     },
 
     countEntitiesByType: (publisherId: number) => repo.countEntitiesByType(db, publisherId),

@@ -4,6 +4,7 @@ import { openTestDatabase } from '../../../test/helpers.js';
 import type { Database } from '../../db/database.js';
 import * as detailDoc from '../../db/migrations/2026-11-27-014-search-detail-doc.js';
 import * as coveringGeo from '../../db/migrations/2026-11-27-015-search-covering-geo.js';
+import * as pointBack from '../../db/migrations/2026-11-27-016-search-session-point-back.js';
 
 /*
  * Migration 2026-11-27-014 on rows written before it: `detail` and `offers` move out of
@@ -72,8 +73,9 @@ describe('migration 2026-11-27-014 (search-only series document)', () => {
   });
 });
 
-describe('migration 2026-11-27-015 (covering geo index)', () => {
+describe('migrations 2026-11-27-015 and -016 (covering geo index, narrow one kept)', () => {
   it('fills open_starts_short on existing rows (at most 200 starts), in the row, and goes back down', async () => {
+    await pointBack.down(db);
     await coveringGeo.down(db);
     await insertSeries('starts-3', '{}');
     await insertSeries('starts-201', '{}');
@@ -84,6 +86,7 @@ describe('migration 2026-11-27-015 (covering geo index)', () => {
         select timestamptz '2026-03-01T00:00:00Z' + n * interval '1 hour' from generate_series(1, 201) n)
       where oa_id = 'starts-201'`.execute(db);
     await coveringGeo.up(db);
+    await pointBack.up(db);
     const rows = await sql<{ oa_id: string; n: number | null; same: boolean | null }>`select oa_id,
         cardinality(open_starts_short) as n, open_starts_short = open_starts as same
       from search_series where oa_id in ('starts-3', 'starts-201') order by oa_id`.execute(db);
@@ -97,7 +100,11 @@ describe('migration 2026-11-27-015 (covering geo index)', () => {
     const indexes = await sql<{ indexname: string }>`select indexname from pg_indexes
       where tablename = 'search_series' and indexname in ('search_series_session_cover_idx', 'search_series_tz_idx',
         'search_series_session_point_idx') order by indexname`.execute(db);
-    expect(indexes.rows.map((r) => r.indexname)).toEqual(['search_series_session_cover_idx', 'search_series_tz_idx']);
+    expect(indexes.rows.map((r) => r.indexname)).toEqual([
+      'search_series_session_cover_idx',
+      'search_series_session_point_idx',
+      'search_series_tz_idx',
+    ]);
     // Kept up to date as open_starts changes.
     await sql`update search_series set open_starts = open_starts[1:2] where oa_id = 'starts-201'`.execute(db);
     const after = await sql<{ n: number }>`select cardinality(open_starts_short) as n from search_series

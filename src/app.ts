@@ -73,7 +73,10 @@ export function buildServices(deps: Deps) {
     publicBaseUrl: deps.config.publicBaseUrl,
     erasureHooks: [mailer.eraseCustomer, orders.eraseCustomer, eraseCheckoutCustomer],
   });
-  deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId));
+  // Queues that need not answer within a second poll less often when idle (each poll is a query).
+  deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId), {
+    pollEverySeconds: 5,
+  });
   const vocab = createVocabularies();
   const catalog = createCatalogService({ database: deps.database, http: deps.http, clock: deps.clock });
   // Open Booking API client for sellers' booking systems (checkout books through it).
@@ -141,9 +144,11 @@ export function buildServices(deps: Deps) {
     RECOVER_ORDERS_JOB,
     async (data) =>
       void (await checkout.recovery.runOnce(data.olderThanMs !== undefined ? { olderThanMs: data.olderThanMs } : {})),
-    { policy: 'stately' },
+    { policy: 'stately', pollEverySeconds: 10 },
   );
-  deps.jobs.define<{ orderId: string }>(RECOVER_ORDER_JOB, (data) => checkout.recovery.handleJob(data));
+  deps.jobs.define<{ orderId: string }>(RECOVER_ORDER_JOB, (data) => checkout.recovery.handleJob(data), {
+    pollEverySeconds: 30,
+  });
   // Orders API (issue 7) and the reader of the sellers' Orders feeds: refunds are jobs.
   const ordersApi = createOrdersApi({
     database: deps.database,
@@ -155,7 +160,9 @@ export function buildServices(deps: Deps) {
     payments,
     mailer,
   });
-  deps.jobs.define<{ refundId: string }>(REFUND_JOB, (data) => ordersApi.runRefund(data.refundId));
+  deps.jobs.define<{ refundId: string }>(REFUND_JOB, (data) => ordersApi.runRefund(data.refundId), {
+    pollEverySeconds: 5,
+  });
   const ordersFeed = createOrdersFeedReader({
     database: deps.database,
     http: deps.http,
@@ -166,6 +173,7 @@ export function buildServices(deps: Deps) {
   });
   deps.jobs.define<{ feedId: number }>(ORDERS_FEED_JOB, async (data) => void (await ordersFeed.readFeed(data.feedId)), {
     policy: 'stately',
+    pollEverySeconds: 5,
   });
   return {
     brokers,

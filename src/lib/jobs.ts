@@ -8,6 +8,11 @@ export interface DefineOptions {
   policy?: 'standard' | 'stately' | 'singleton' | 'short';
   /** Jobs of this queue run at once in this process. */
   concurrency?: number;
+  /**
+   * How often this queue's idle workers look for jobs, for queues that need not answer within
+   * a second (never more often than the process-wide interval). Every idle poll is a query.
+   */
+  pollEverySeconds?: number;
 }
 
 export interface JobsOptions {
@@ -97,7 +102,8 @@ export function createJobs({ database, log, pollIntervalSeconds }: JobsOptions) 
       working = true;
       for (const [name, { handler, options }] of handlers) {
         for (let i = 0; i < (options.concurrency ?? 1); i += 1) {
-          await boss.work<object>(name, { pollingIntervalSeconds: pollIntervalSeconds, batchSize: 1 }, async (jobs) => {
+          const every = Math.max(pollIntervalSeconds, options.pollEverySeconds ?? pollIntervalSeconds);
+          await boss.work<object>(name, { pollingIntervalSeconds: every, batchSize: 1 }, async (jobs) => {
             for (const job of jobs) await handler(job.data as never);
           });
         }

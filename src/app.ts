@@ -24,6 +24,7 @@ import { createMailer, mailboxRoutes, SEND_EMAIL_JOB } from './modules/notificat
 import { createPaymentsService } from './modules/payments/index.js';
 import {
   checkoutRoutes,
+  createCheckoutHosts,
   createCheckoutService,
   eraseCheckoutCustomer,
   RECOVER_ORDER_JOB,
@@ -175,9 +176,12 @@ export function buildServices(deps: Deps) {
     policy: 'stately',
     pollEverySeconds: 5,
   });
+  // Brokers' own checkout hosts (DECISIONS §1), matched on the Host header.
+  const checkoutHosts = createCheckoutHosts({ database: deps.database, log: deps.log });
   return {
     brokers,
     customers,
+    checkoutHosts,
     vocab,
     catalog,
     booking,
@@ -198,9 +202,12 @@ export type Services = ReturnType<typeof buildServices>;
 export async function buildApp(deps: Deps, services: Services = buildServices(deps)): Promise<FastifyInstance> {
   // Fastify's logger type is narrower than pino's; the instance is the same.
   const logger: FastifyBaseLogger = deps.log;
+  await services.checkoutHosts.refresh();
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT,
+    // A broker's checkout host serves its checkout without the /checkout/<slug> prefix.
+    rewriteUrl: (req) => services.checkoutHosts.rewrite(req.url ?? '/', req.headers.host),
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();

@@ -98,6 +98,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   if (config.jobs.enabled) {
     await deps.jobs.startWorkers();
     recovery.start();
+    services.checkoutHosts.start();
     if (config.harvest.enabled) scheduler.start();
     projection.start();
     ordersFeeds.start();
@@ -133,6 +134,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
       projection.stop();
       ordersFeeds.stop();
       recovery.stop();
+      services.checkoutHosts.stop();
       await app.close();
       for (const s of sandboxes) await s.handle.close();
       await closeDeps(deps);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/lib/clock.js';
 import { expectError } from '../http-assertions.js';
 import { startCheckoutWorld, type CheckoutWorld } from './checkout-fixture.js';
+import { hostName, rewriteForHost } from '../../src/modules/checkout/index.js';
 
 /*
  * The checkout-sessions API (imin-booking §1.3, §1.3.1, §1.3.2, §1.4; DECISIONS §2, §5) over
@@ -388,6 +389,95 @@ describe('guest checkout links ({checkoutBaseUrl}/v1/scheduled-sessions/:encoded
     ).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
+  });
+});
+
+describe("a broker's own checkout host (DECISIONS §1: matched on the Host header)", () => {
+  it('serves the API, guest links and pages without the /checkout/<slug> prefix, and only for that broker', async () => {
+    const slug = `hosted-${Date.now().toString(36)}`;
+    const host = `checkout.${slug}.example.com`;
+    await w.t.services.brokers.createBroker({ slug, name: 'Hosted Fitness', checkoutHost: host });
+    const key = (await w.t.services.brokers.createKey(slug, { products: ['checkout', 'booking'] })).key;
+    const account = await createAccount(key, 'Hosta');
+    await w.t.services.checkoutHosts.refresh();
+    const on = (h: string, port = '') => ({ host: `${h}${port}` });
+
+    // The authenticated API at {checkoutBaseUrl}/api/checkout-sessions; its page is on the host.
+    const created = await w.t.request({
+      method: 'POST',
+      url: '/api/checkout-sessions',
+      key,
+      headers: on(host.toUpperCase(), ':443'),
+      payload: sessionBody(bookable, { customer: account }),
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const target = created.json<Json>().potentialAction[0].target as string;
+    expect(target).toMatch(new RegExp(`^https://${host.replace(/\./g, '\\.')}/s/[A-Za-z0-9]+$`));
+    const id = target.split('/').pop()!;
+    const page = await w.t.request({ method: 'GET', url: `/s/${id}`, headers: on(host) });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('Hosted Fitness');
+    const read = await w.t.request({ method: 'GET', url: `/api/checkout-sessions/${id}`, key, headers: on(host) });
+    expect(read.statusCode, read.body).toBe(200);
+
+    // A guest link starts a session and sends the browser to its page.
+    const guest = await w.t.request({
+      method: 'GET',
+      url: `/v1/scheduled-sessions/${encodeURIComponent(bookable.id)}`,
+      headers: on(host),
+    });
+    expect(guest.statusCode, guest.body).toBe(303);
+    expect(guest.headers.location).toMatch(new RegExp(`^/checkout/${slug}/s/[A-Za-z0-9]+$`));
+    // Standalone checkout too.
+    const standalone = await w.t.request({
+      method: 'POST',
+      url: '/checkout-sessions',
+      key,
+      headers: on(host),
+      payload: sessionBody(bookable, {
+        idKey: 'id',
+        customer: { email: 'g@example.com', givenName: 'G', familyName: 'H' },
+      }),
+    });
+    expect(standalone.statusCode, standalone.body).toBe(201);
+
+    // Another broker's key on this host is refused like an unknown broker; its session is not shown.
+    expectError(
+      await w.t.request({
+        method: 'POST',
+        url: '/api/checkout-sessions',
+        key: other.key,
+        headers: on(host),
+        payload: sessionBody(bookable),
+      }),
+      404,
+      'NotFoundError',
+    );
+    expectError(
+      await w.t.request({ method: 'GET', url: `/api/checkout-sessions/${id}`, key: other.key, headers: on(host) }),
+      404,
+      'NotFoundError',
+    );
+    // The same paths on another host are not checkout paths.
+    expect(
+      (await w.t.request({ method: 'GET', url: `/s/${id}`, headers: on('checkout.unknown.example.com') })).statusCode,
+    ).toBe(404);
+    // The rest of the API answers on the host as anywhere.
+    const health = await w.t.request({ method: 'GET', url: '/health', headers: on(host) });
+    expect(health.statusCode).toBe(200);
+  });
+
+  it('reads Host headers and rewrites only the checkout paths', () => {
+    expect(hostName('Checkout.Acme.example.com:8443')).toBe('checkout.acme.example.com');
+    expect(hostName('[::1]:3000')).toBe('[::1]');
+    expect(hostName(undefined)).toBeUndefined();
+    expect(rewriteForHost('/s/abc?x=1', 'acme')).toBe('/checkout/acme/s/abc?x=1');
+    expect(rewriteForHost('/api/checkout-sessions', 'acme')).toBe('/checkout/acme/api/checkout-sessions');
+    expect(rewriteForHost('/v1/slots/a%2Fb', 'acme')).toBe('/checkout/acme/v1/slots/a%2Fb');
+    expect(rewriteForHost('/checkout/acme/s/abc', 'acme')).toBe('/checkout/acme/s/abc');
+    expect(rewriteForHost('/events-api/v2/event-series', 'acme')).toBe('/events-api/v2/event-series');
+    expect(rewriteForHost('/super/s/abc', 'acme')).toBe('/super/s/abc');
+    expect(rewriteForHost('/s/abc', undefined)).toBe('/s/abc');
   });
 });
 

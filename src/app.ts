@@ -64,7 +64,10 @@ export function buildServices(deps: Deps) {
     config: deps.config.mail,
   });
   // Retries with exponential backoff come with every job (jobs.send: 10 tries from 2 s).
-  deps.jobs.define<{ emailId: string }>(SEND_EMAIL_JOB, (data) => mailer.deliver(data.emailId), { concurrency: 2 });
+  deps.jobs.define<{ emailId: string }>(SEND_EMAIL_JOB, (data) => mailer.deliver(data.emailId), {
+    concurrency: 2,
+    pollEverySeconds: 2,
+  });
   // The order record (written by checkout); its erasure hook puts placeholders in orders.
   const orders = createOrdersService({ database: deps.database, clock: deps.clock });
   const customers = createCustomersService({
@@ -101,6 +104,8 @@ export function buildServices(deps: Deps) {
   deps.jobs.define<{ feedId: number }>(HARVEST_JOB, async (data) => void (await harvester.walkFeed(data.feedId)), {
     policy: 'stately',
     concurrency: deps.config.harvest.concurrency,
+    // The harvest scheduler sends due feeds every 2 s.
+    pollEverySeconds: 2,
   });
   const projector = createProjector({ database: deps.database, catalog, vocab, clock: deps.clock, log: deps.log });
   deps.jobs.define(PROJECT_JOB, async () => void (await projector.runOnce({ budgetMs: 20_000 })), {

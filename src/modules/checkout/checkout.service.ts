@@ -619,9 +619,10 @@ export function createCheckoutService(deps: CheckoutDeps) {
    */
   async function confirm(
     orderId: string,
-    known?: { broker: BrokerRow; session: SessionRow },
+    known?: { broker: BrokerRow; session: SessionRow; order?: { order: OrderRow; items: OrderItemRow[] } },
   ): Promise<Confirmed | undefined> {
-    const found = await orders.findOrderWithItems(orderId);
+    // The order as pay() just wrote it (markBooked answers it), else read.
+    const found = known?.order?.order.id === orderId ? known.order : await orders.findOrderWithItems(orderId);
     if (!found || found.order.status !== 'pending') return undefined;
     const { order, items } = found;
     const broker = known?.broker.id === order.broker_id ? known.broker : await repo.findBrokerById(db, order.broker_id);
@@ -872,7 +873,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       return;
     }
     await deps.hooks?.afterBook?.(s.order_uuid);
-    await orders.markBooked(s.order_uuid, bookedDetails(booked));
+    const recorded = await orders.markBooked(s.order_uuid, bookedDetails(booked));
     if (paymentId) {
       try {
         await payments.capture(paymentId);
@@ -881,7 +882,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
         return;
       }
     }
-    return confirm(s.order_uuid, { broker, session: s });
+    return confirm(s.order_uuid, { broker, session: s, ...(recorded ? { order: recorded } : {}) });
   }
 
   async function payTest(s: SessionRow, broker: BrokerRow): Promise<Confirmed | undefined> {

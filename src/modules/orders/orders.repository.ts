@@ -47,14 +47,18 @@ export async function findOrderWithItems(db: OrdersExecutor, id: string) {
     .executeTakeFirst();
   if (!row) return undefined;
   const { items_json, ...order } = row;
-  const items = items_json.map((i) => {
+  return { order, items: itemsFromJson(items_json) };
+}
+
+/** Items read as JSON (json_agg) as a plain select of order_items has them: timestamps as Dates. */
+function itemsFromJson(rows: Record<string, unknown>[]): Selectable<OrderItemsTable>[] {
+  return rows.map((i) => {
     const item = { ...i };
     for (const column of ITEM_TIMESTAMPS) {
       if (typeof item[column] === 'string') item[column] = new Date(item[column]);
     }
     return item as unknown as Selectable<OrderItemsTable>;
   });
-  return { order, items };
 }
 
 /** Moves a pending order on, only from the stages given (a state machine in one statement). */
@@ -83,8 +87,7 @@ const moveUnsettled = (qb: QueryCreator<OrdersDB>, id: string, changes: Updateab
     .set(changes)
     .where('id', '=', id)
     .where('status', '=', 'pending')
-    .where('stage', 'in', UNSETTLED)
-    .returning('id');
+    .where('stage', 'in', UNSETTLED);
 
 /**
  * A pending order settled (confirmed or failed) and all its items changed with it, in one
@@ -97,7 +100,7 @@ export async function settlePending(
   itemChanges: Updateable<OrderItemsTable>,
 ): Promise<boolean> {
   const row = await db
-    .with('settled', (qb) => moveUnsettled(qb, id, changes))
+    .with('settled', (qb) => moveUnsettled(qb, id, changes).returning('id'))
     .with('items', (qb) =>
       qb
         .updateTable('order_items')
@@ -114,17 +117,19 @@ export async function settlePending(
 /**
  * The seller's answer to B in one statement: the pending order moves to `booked` and its items
  * at the positions given get the seller's ids and access codes (positions the order lacks are
- * skipped). False, and nothing written, when the order was no longer pending.
+ * skipped). Answers the order and all its items as they now are (the caller confirms with them
+ * without reading them again); undefined, and nothing written, when the order was no longer
+ * pending.
  */
 export async function markBooked(
   db: OrdersExecutor,
   id: string,
   changes: Updateable<OrdersTable>,
   items: { position: number; seller_order_item_id: string | null; access_code: string | null }[],
-): Promise<boolean> {
+) {
   const now = changes.updated_at;
   const row = await db
-    .with('booked', (qb) => moveUnsettled(qb, id, changes))
+    .with('booked', (qb) => moveUnsettled(qb, id, changes).returningAll())
     .with('items', (qb) =>
       qb
         .updateTable('order_items')
@@ -144,12 +149,22 @@ export async function markBooked(
         }))
         .where('order_items.order_id', 'in', (eb) => eb.selectFrom('booked').select('booked.id'))
         .whereRef('order_items.position', '=', 'given.position')
-        .returning('order_items.id'),
+        .returningAll('order_items'),
     )
     .selectFrom('booked')
-    .select('booked.id')
+    .selectAll('booked')
+    .select(
+      // The items as updated, and those B did not name as they were (this statement's snapshot).
+      sql<Record<string, unknown>[]>`coalesce((select json_agg(x order by x.position) from (
+        select * from items
+        union all
+        select i.* from order_items i where i.order_id = booked.id and i.id not in (select id from items)
+      ) x), '[]'::json)`.as('items_json'),
+    )
     .executeTakeFirst();
-  return row !== undefined;
+  if (!row) return undefined;
+  const { items_json, ...order } = row;
+  return { order, items: itemsFromJson(items_json) };
 }
 
 export function updateItemsOfOrder(db: OrdersExecutor, orderId: string, changes: Updateable<OrderItemsTable>) {

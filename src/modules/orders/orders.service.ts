@@ -120,8 +120,11 @@ export function createOrdersService({ database, clock }: { database: Database; c
       return row !== undefined;
     },
 
-    /** Records what the seller answered to B (stage `booked`). */
-    async markBooked(id: string, input: ConfirmInput, executor: Executor = database.db): Promise<boolean> {
+    /**
+     * Records what the seller answered to B (stage `booked`): the order and its items as they now
+     * are, or undefined when the order was no longer pending.
+     */
+    async markBooked(id: string, input: ConfirmInput, executor: Executor = database.db) {
       const x = ordersDb(executor);
       const now = clock.now();
       // One statement: the order, then its items by position (only when the order moved).

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../../../test/http-assertions.js';
@@ -72,6 +73,60 @@ describe('orders service reads', () => {
     expect(both?.items).toEqual(items);
     expect(both?.items[0]?.created_at).toBeInstanceOf(Date);
     expect(await t.services.orders.findOrderWithItems('00000000-0000-4000-8000-000000000000')).toBeUndefined();
+  });
+
+  it('markBooked answers the order and every item as they now are, items B did not name unchanged', async () => {
+    const { brokerId } = await t.newBroker();
+    const id = randomUUID();
+    const item = (i: number) => ({
+      opportunityType: 'ScheduledSession',
+      opportunityId: `https://seller.example/scheduled-sessions/mb-${i}`,
+      opportunity: { name: `Swim ${i}`, startDate: new Date(NOW.getTime() + DAY).toISOString() },
+      offerId: 'https://seller.example/offers/1',
+      offer: {},
+      price: 500,
+      currency: 'GBP',
+      attendee: null,
+      attendeeCustomerId: null,
+    });
+    await t.services.orders.insertPendingOrder(t.deps.database.db, {
+      id,
+      brokerId,
+      customerId: null,
+      customer: { givenName: 'Mark', familyName: 'Booked', email: 'mb@example.com' },
+      checkoutSessionId: null,
+      publisherId: null,
+      sellerId: null,
+      seller: null,
+      broker: { type: 'Organization', name: 'B' },
+      totalPrice: 1500,
+      currency: 'GBP',
+      paymentId: null,
+      bookingTarget: null,
+      bookingRequest: null,
+      testMode: false,
+      items: [item(0), item(1), item(2)],
+    });
+    const recorded = await t.services.orders.markBooked(id, {
+      sellerOrderNumber: 'S-1',
+      sellerResponse: { ok: true },
+      items: [
+        { position: 0, sellerOrderItemId: 'https://seller.example/oi/0', accessCode: 'AC0' },
+        { position: 2, sellerOrderItemId: 'https://seller.example/oi/2', accessCode: null },
+      ],
+    });
+    expect(recorded?.order).toMatchObject({ id, status: 'pending', stage: 'booked', seller_order_number: 'S-1' });
+    expect(recorded?.items.map((i) => [i.position, i.seller_order_item_id, i.access_code])).toEqual([
+      [0, 'https://seller.example/oi/0', 'AC0'],
+      [1, null, null],
+      [2, 'https://seller.example/oi/2', null],
+    ]);
+    // What it answers is what a read now finds.
+    expect(recorded).toEqual(await t.services.orders.findOrderWithItems(id));
+    // Not pending at that stage any more: nothing written, nothing answered.
+    await t.services.orders.markConfirmed(t.deps.database.db, id);
+    expect(await t.services.orders.markBooked(id, { sellerOrderNumber: 'S-2', items: [] })).toBeUndefined();
+    expect((await t.services.orders.findOrder(id))?.seller_order_number).toBe('S-1');
   });
 
   it('findStuckPending: pending orders idle for the delay, doubled per recovery attempt up to 2^5, oldest first', async () => {

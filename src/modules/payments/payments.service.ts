@@ -230,10 +230,15 @@ export function createPaymentsService(deps: {
         voided_at: null,
       })) ?? (await repo.findPayment(db, p.paymentId));
     if (!row) throw new Error(`payment ${p.paymentId} vanished`);
+    checkSamePayment(row, p);
+    return row;
+  }
+
+  /** The same id must always describe the same payment. */
+  function checkSamePayment(row: PaymentRow, p: ReturnType<typeof checkInput>): void {
     if (row.broker_id !== p.brokerId || row.amount !== p.amount || row.currency !== p.currency || row.mode !== p.mode) {
       throw new AppError('CONFLICT', 'This payment id was already used for a different payment.');
     }
-    return row;
   }
 
   async function existing(paymentId: string): Promise<PaymentRow> {
@@ -253,6 +258,12 @@ export function createPaymentsService(deps: {
     from: PaymentStatus[],
     decide: (row: PaymentRow) => { done: T } | 'claim',
     run: (row: PaymentRow, provider: PaymentProvider) => Promise<Updateable<PaymentsTable> & { status: PaymentStatus }>,
+    options: {
+      /** Checks a row claimed before it was read (throws to refuse it; the claim is released). */
+      verify?: (row: PaymentRow) => void;
+      /** Reads the row when a first claim did not land (default: the payment, or 404). */
+      load?: () => Promise<PaymentRow>;
+    } = {},
   ): Promise<T> {
     const waitUntil = Date.now() + WAIT_FOR_OTHER_MS;
     const paymentId = typeof payment === 'string' ? checkPaymentId(payment) : payment.id;
@@ -263,7 +274,9 @@ export function createPaymentsService(deps: {
     let claimFirst = known === undefined;
     for (;;) {
       if (!claimFirst) {
-        const row = known ?? (await existing(paymentId));
+        const load = options.load;
+        options.load = undefined;
+        const row = known ?? (load ? await load() : await existing(paymentId));
         known = undefined;
         const decision = decide(row);
         if (decision !== 'claim') return decision.done;
@@ -281,11 +294,13 @@ export function createPaymentsService(deps: {
         claimFirst = false;
         continue;
       }
+      const unread = claimFirst;
       claimFirst = false;
       if (claimed) {
         const claim = { operation, startedAt: now };
         let changes: Updateable<PaymentsTable> & { status: PaymentStatus };
         try {
+          if (unread) options.verify?.(claimed);
           changes = await run(claimed, providerNamed(claimed.provider));
         } catch (err) {
           await repo.releaseOperation(db, paymentId, claim);
@@ -315,7 +330,7 @@ export function createPaymentsService(deps: {
     },
 
     async authorize(input) {
-      const row = await ensurePayment(input);
+      const p = checkInput(input);
       const card = input.card;
       const providerReference = input.providerReference;
       if (
@@ -324,8 +339,10 @@ export function createPaymentsService(deps: {
       ) {
         throw badRequest('providerReference', 'must be a provider reference string');
       }
+      // The payment page prepared the payment, as a rule: claim it at once (one statement) and
+      // check it is this payment; when that claim does not land, create or read it first.
       return exclusively(
-        row,
+        p.paymentId,
         'authorize',
         ['prepared'],
         (current) => {
@@ -349,6 +366,7 @@ export function createPaymentsService(deps: {
           deps.log.info({ paymentId: claimed.id, provider: provider.name, code: result.code }, 'payment declined');
           return { ...common, status: 'declined', decline_code: result.code, decline_message: result.message };
         },
+        { verify: (claimed) => checkSamePayment(claimed, p), load: () => ensurePayment(input) },
       );
     },
 

@@ -174,6 +174,14 @@ describe('bad input', () => {
     await expectAppError(payments.prepare({ ...p, currency: 'EUR' }), 'CONFLICT');
     const other = await ctx.newBroker();
     await expectAppError(payments.prepare({ ...p, brokerId: other.brokerId }), 'CONFLICT');
+    // The refused authorization held nothing (a claim left behind would make the next one wait).
+    const row = await paymentsDb(ctx.deps.database.db)
+      .selectFrom('payments')
+      .select(['status', 'operation'])
+      .where('id', '=', p.paymentId)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'prepared', operation: null });
+    expect(await payments.authorize({ ...p, card: card('4242424242424242') })).toMatchObject({ ok: true });
   });
 
   it('capture, void, refund of an unknown payment are 404; get answers undefined', async () => {

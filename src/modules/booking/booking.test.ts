@@ -233,14 +233,16 @@ describe('targets and credentials', () => {
         .where('id', '=', publisher.id)
         .execute();
     await setEndpoint('https://first.example.com/api/openbooking/');
-    const cached = createBookingService({
-      database: t.deps.database,
-      http: createHttpClient({ userAgent: 'activehub-test' }),
-      clock: systemClock,
-      log: pino({ level: 'silent' }),
-      catalog: t.services.catalog,
-      targetCacheMs: 300,
-    });
+    const service = (targetCacheMs: number) =>
+      createBookingService({
+        database: t.deps.database,
+        http: createHttpClient({ userAgent: 'activehub-test' }),
+        clock: systemClock,
+        log: pino({ level: 'silent' }),
+        catalog: t.services.catalog,
+        targetCacheMs,
+      });
+    const cached = service(300);
     // No credentials yet: refused, and the refusal is not kept.
     expect((await bookingError(cached.targetFor(publisher.id, f.sellerUrl))).problem.code).toBe('invalid_credentials');
     await cached.setCredentials({ publisherId: publisher.id, headers: { Authorization: 'Bearer one' } });
@@ -266,14 +268,7 @@ describe('targets and credentials', () => {
       'https://third.example.com/api/openbooking',
     );
     // Without a cache every call reads the database.
-    const uncached = createBookingService({
-      database: t.deps.database,
-      http: createHttpClient({ userAgent: 'activehub-test' }),
-      clock: systemClock,
-      log: pino({ level: 'silent' }),
-      catalog: t.services.catalog,
-      targetCacheMs: 0,
-    });
+    const uncached = service(0);
     await uncached.targetFor(publisher.id, f.sellerUrl);
     await setEndpoint('https://fourth.example.com/api/openbooking');
     expect((await uncached.targetFor(publisher.id, f.sellerUrl)).endpointUrl).toBe(

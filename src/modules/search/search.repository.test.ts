@@ -66,6 +66,57 @@ function random(seed: number) {
   };
 }
 
+type OccurrenceValues = Insertable<SearchOccurrencesTable> & { start_at: Date; local_minute: number; iso_dow: number };
+
+/** A SessionSeries of the test data with no filter fields set; its row id. */
+async function insertSeries(row: {
+  publisherId: number;
+  oaId: string;
+  identifier: string;
+  placeKey: string;
+  lat: number;
+  lng: number;
+  tz?: string;
+  updatedAt: Date;
+}): Promise<number> {
+  const [inserted] = await db
+    .insertInto('search_series')
+    .values({
+      publisher_id: row.publisherId,
+      oa_id: row.oaId,
+      kind: 'SessionSeries',
+      group_oa_id: row.oaId,
+      identifier: row.identifier,
+      place_key: row.placeKey,
+      latitude: row.lat,
+      longitude: row.lng,
+      ...NO_FILTER_FIELDS,
+      ...(row.tz ? { tz: row.tz } : {}),
+      doc: '{}',
+      detail_doc: '{}',
+      updated_at: row.updatedAt,
+    })
+    .returning('id')
+    .execute();
+  return Number(inserted!.id);
+}
+
+/** Occurrences of the test data, recorded in `into` as the tests compare them. */
+async function insertOccurrences(values: OccurrenceValues[], into: Occ[]): Promise<void> {
+  if (values.length === 0) return;
+  const ids = await db.insertInto('search_occurrences').values(values).returning('id').execute();
+  ids.forEach((r, k) =>
+    into.push({
+      id: Number(r.id),
+      series: Number(values[k]!.series_id),
+      start: values[k]!.start_at,
+      minute: values[k]!.local_minute,
+      dow: values[k]!.iso_dow,
+      open: values[k]!.status === 'EventScheduled',
+    }),
+  );
+}
+
 beforeAll(async () => {
   database = await openTestDatabase();
   db = searchDb(database.db);
@@ -73,30 +124,19 @@ beforeAll(async () => {
   for (let i = 0; i < 160; i += 1) {
     // Series 0–9 are 50 km away (outside every radius used below).
     const far = i < 10;
-    const [row] = await db
-      .insertInto('search_series')
-      .values({
-        publisher_id: 1,
-        oa_id: `https://p.test/series/${i}`,
-        kind: 'SessionSeries',
-        group_oa_id: `https://p.test/series/${i}`,
-        identifier: `p-${String(i).padStart(4, '0')}`,
-        place_key: `place-${i}`,
-        latitude: CENTRE.lat + (far ? 0.45 : (rnd() - 0.5) * 0.05),
-        longitude: CENTRE.lng + (rnd() - 0.5) * 0.05,
-        ...NO_FILTER_FIELDS,
-        doc: '{}',
-        detail_doc: '{}',
-        updated_at: NOW,
-      })
-      .returning('id')
-      .execute();
-    const seriesId = Number(row!.id);
+    const seriesId = await insertSeries({
+      publisherId: 1,
+      oaId: `https://p.test/series/${i}`,
+      identifier: `p-${String(i).padStart(4, '0')}`,
+      placeKey: `place-${i}`,
+      lat: CENTRE.lat + (far ? 0.45 : (rnd() - 0.5) * 0.05),
+      lng: CENTRE.lng + (rnd() - 0.5) * 0.05,
+      updatedAt: NOW,
+    });
     seriesIds.push(seriesId);
     // 0 to 6 sessions each, on the hour, some before now and some after the 14 days.
     const count = Math.floor(rnd() * 7);
-    const values: (Insertable<SearchOccurrencesTable> & { start_at: Date; local_minute: number; iso_dow: number })[] =
-      [];
+    const values: OccurrenceValues[] = [];
     for (let k = 0; k < count; k += 1) {
       const start = new Date(NOW.getTime() - DAY + Math.floor(rnd() * 17 * 24) * 3600_000);
       const open = rnd() > 0.15;
@@ -114,19 +154,7 @@ beforeAll(async () => {
         doc: '{}',
       });
     }
-    if (values.length) {
-      const ids = await db.insertInto('search_occurrences').values(values).returning('id').execute();
-      ids.forEach((r, k) =>
-        occurrences.push({
-          id: Number(r.id),
-          series: seriesId,
-          start: values[k]!.start_at,
-          minute: values[k]!.local_minute,
-          dow: values[k]!.iso_dow,
-          open: values[k]!.status === 'EventScheduled',
-        }),
-      );
-    }
+    await insertOccurrences(values, occurrences);
   }
   await refreshOpenStarts(db, seriesIds);
 });
@@ -149,12 +177,11 @@ const window = (extra: Partial<OccurrenceFilters> = {}): OccurrenceFilters => ({
 });
 
 /** The expected matches, soonest first (series 0–9 are out of range). */
-function expected(occ: OccurrenceFilters) {
-  const near = new Set(seriesIds.slice(10));
-  return occurrences
+/** The ids of the open occurrences among `occs` that the filters match, soonest first. */
+function matching(occs: Occ[], occ: OccurrenceFilters): number[] {
+  return occs
     .filter(
       (o) =>
-        near.has(o.series) &&
         o.open &&
         o.start >= occ.from &&
         o.start <= occ.to &&
@@ -164,6 +191,14 @@ function expected(occ: OccurrenceFilters) {
     )
     .sort((a, b) => a.start.getTime() - b.start.getTime() || a.id - b.id)
     .map((o) => o.id);
+}
+
+function expected(occ: OccurrenceFilters) {
+  const near = new Set(seriesIds.slice(10));
+  return matching(
+    occurrences.filter((o) => near.has(o.series)),
+    occ,
+  );
 }
 
 const strategies: PageStrategy[] = ['auto', 'walk', 'series'];
@@ -395,29 +430,18 @@ describe('time-of-day walks in several zones', () => {
     const rnd = random(99);
     for (let i = 0; i < 150; i += 1) {
       const tz = zones[i % zones.length]!;
-      const [row] = await db
-        .insertInto('search_series')
-        .values({
-          publisher_id: 3,
-          oa_id: `https://p.test/tz-series/${i}`,
-          kind: 'SessionSeries',
-          group_oa_id: `https://p.test/tz-series/${i}`,
-          identifier: `tz-${String(i).padStart(4, '0')}`,
-          place_key: `tz-place-${i}`,
-          latitude: HERE.lat + (rnd() - 0.5) * 0.05,
-          longitude: HERE.lng + (rnd() - 0.5) * 0.05,
-          ...NO_FILTER_FIELDS,
-          tz,
-          doc: '{}',
-          detail_doc: '{}',
-          updated_at: T0,
-        })
-        .returning('id')
-        .execute();
-      const seriesId = Number(row!.id);
+      const seriesId = await insertSeries({
+        publisherId: 3,
+        oaId: `https://p.test/tz-series/${i}`,
+        identifier: `tz-${String(i).padStart(4, '0')}`,
+        placeKey: `tz-place-${i}`,
+        lat: HERE.lat + (rnd() - 0.5) * 0.05,
+        lng: HERE.lng + (rnd() - 0.5) * 0.05,
+        tz,
+        updatedAt: T0,
+      });
       ids.push(seriesId);
-      const values: (Insertable<SearchOccurrencesTable> & { start_at: Date; local_minute: number; iso_dow: number })[] =
-        [];
+      const values: OccurrenceValues[] = [];
       for (let k = 0; k < 8; k += 1) {
         // Any quarter hour over 16 days.
         const start = new Date(T0.getTime() - DAY + Math.floor(rnd() * 16 * 96) * 900_000);
@@ -436,17 +460,7 @@ describe('time-of-day walks in several zones', () => {
           doc: '{}',
         });
       }
-      const inserted = await db.insertInto('search_occurrences').values(values).returning('id').execute();
-      inserted.forEach((r, k) =>
-        occs.push({
-          id: Number(r.id),
-          series: seriesId,
-          start: values[k]!.start_at,
-          minute: values[k]!.local_minute,
-          dow: values[k]!.iso_dow,
-          open: true,
-        }),
-      );
+      await insertOccurrences(values, occs);
     }
     await refreshOpenStarts(db, ids);
   });
@@ -479,17 +493,7 @@ describe('time-of-day walks in several zones', () => {
     for (const extra of cases) {
       const occ = occFilters(extra);
       const label = JSON.stringify(extra);
-      const want = occs
-        .filter(
-          (o) =>
-            o.start >= occ.from &&
-            o.start <= occ.to &&
-            (occ.minuteGte === null || o.minute >= occ.minuteGte) &&
-            (occ.minuteLte === null || o.minute <= occ.minuteLte) &&
-            (occ.days === null || occ.days.includes(o.dow)),
-        )
-        .sort((a, b) => a.start.getTime() - b.start.getTime() || a.id - b.id)
-        .map((o) => o.id);
+      const want = matching(occs, occ);
       const stretches = localTimeIntervals(occ, zones)!;
       // Every match lies in a stretch, and the stretches are disjoint and in order.
       for (const o of occs.filter((x) => want.includes(x.id))) {

@@ -117,6 +117,29 @@ async function insertOccurrences(values: OccurrenceValues[], into: Occ[]): Promi
   );
 }
 
+/** An occurrence of the test data whose local time is UTC's. */
+function utcOccurrence(
+  publisherId: number,
+  oaId: string,
+  seriesId: number,
+  start: Date,
+  open = true,
+): OccurrenceValues {
+  return {
+    publisher_id: publisherId,
+    oa_id: oaId,
+    series_id: seriesId,
+    kind: 'ScheduledSession',
+    start_at: start,
+    local_date: start.toISOString().slice(0, 10),
+    local_minute: start.getUTCHours() * 60,
+    iso_dow: ((start.getUTCDay() + 6) % 7) + 1,
+    status: open ? 'EventScheduled' : 'EventCancelled',
+    bookable: false,
+    doc: '{}',
+  };
+}
+
 beforeAll(async () => {
   database = await openTestDatabase();
   db = searchDb(database.db);
@@ -139,20 +162,7 @@ beforeAll(async () => {
     const values: OccurrenceValues[] = [];
     for (let k = 0; k < count; k += 1) {
       const start = new Date(NOW.getTime() - DAY + Math.floor(rnd() * 17 * 24) * 3600_000);
-      const open = rnd() > 0.15;
-      values.push({
-        publisher_id: 1,
-        oa_id: `https://p.test/series/${i}/sessions/${k}`,
-        series_id: seriesId,
-        kind: 'ScheduledSession',
-        start_at: start,
-        local_date: start.toISOString().slice(0, 10),
-        local_minute: start.getUTCHours() * 60,
-        iso_dow: ((start.getUTCDay() + 6) % 7) + 1,
-        status: open ? 'EventScheduled' : 'EventCancelled',
-        bookable: false,
-        doc: '{}',
-      });
+      values.push(utcOccurrence(1, `https://p.test/series/${i}/sessions/${k}`, seriesId, start, rnd() > 0.15));
     }
     await insertOccurrences(values, occurrences);
   }
@@ -542,45 +552,27 @@ describe('series with many sessions', () => {
       [0, 260],
       [1, 3],
     ] as const) {
-      const [row] = await db
-        .insertInto('search_series')
-        .values({
-          publisher_id: 4,
-          oa_id: `https://p.test/many/${i}`,
-          kind: 'SessionSeries',
-          group_oa_id: `https://p.test/many/${i}`,
-          identifier: `many-${i}`,
-          place_key: `many-place-${i}`,
-          latitude: THERE.lat,
-          longitude: THERE.lng + i * 0.001,
-          ...NO_FILTER_FIELDS,
-          doc: '{}',
-          detail_doc: '{}',
-          updated_at: NOW,
-        })
-        .returning('id')
-        .execute();
-      const seriesId = Number(row!.id);
+      const seriesId = await insertSeries({
+        publisherId: 4,
+        oaId: `https://p.test/many/${i}`,
+        identifier: `many-${i}`,
+        placeKey: `many-place-${i}`,
+        lat: THERE.lat,
+        lng: THERE.lng + i * 0.001,
+        updatedAt: NOW,
+      });
       if (i === 0) many = seriesId;
       else few = seriesId;
-      const values = Array.from({ length: count }, (_, k) => {
-        // Hourly from an hour after NOW: all in the 14-day window.
-        const start = new Date(NOW.getTime() + (k + 1) * 3600_000);
-        return {
-          publisher_id: 4,
-          oa_id: `https://p.test/many/${i}/sessions/${k}`,
-          series_id: seriesId,
-          kind: 'ScheduledSession',
-          start_at: start,
-          local_date: start.toISOString().slice(0, 10),
-          local_minute: start.getUTCHours() * 60,
-          iso_dow: ((start.getUTCDay() + 6) % 7) + 1,
-          status: 'EventScheduled',
-          bookable: false,
-          doc: '{}',
-        };
-      });
-      await db.insertInto('search_occurrences').values(values).execute();
+      // Hourly from an hour after NOW: all in the 14-day window.
+      const values = Array.from({ length: count }, (_, k) =>
+        utcOccurrence(
+          4,
+          `https://p.test/many/${i}/sessions/${k}`,
+          seriesId,
+          new Date(NOW.getTime() + (k + 1) * 3600_000),
+        ),
+      );
+      await insertOccurrences(values, []);
     }
     await refreshOpenStarts(db, [many, few]);
   });

@@ -891,6 +891,46 @@ export function createCheckoutService(deps: CheckoutDeps) {
     return confirm(s.order_uuid, { broker, session: s });
   }
 
+  /** Customer details (or the known customer's): runs C2; the session as it then stands. */
+  async function detailsStep(
+    brokerSlug: string,
+    sessionId: string,
+    input: { givenName: string; familyName: string; email: string },
+  ): Promise<{ broker: BrokerRow; session: SessionRow }> {
+    const { broker, session } = await load(brokerSlug, sessionId);
+    if (isExpired(session) || !['details', 'pay'].includes(session.state) || !session.items) {
+      return { broker, session };
+    }
+    let current = session;
+    let entered: Updateable<CheckoutSessionsTable> = {};
+    const fromBroker = session.customer !== null && (session.kind === 'authenticated' || session.kind === 'group');
+    if (!fromBroker) {
+      const givenName = (input.givenName ?? '').trim();
+      const familyName = (input.familyName ?? '').trim();
+      const email = (input.email ?? '').trim();
+      const wrong: string[] = [];
+      if (!givenName || givenName.length > 200) wrong.push('first name');
+      if (!familyName || familyName.length > 200) wrong.push('last name');
+      if (!EMAIL.test(email) || email.length > 254) wrong.push('email address');
+      if (wrong.length) {
+        const s = await repo.transition(db, session.id, ['details', 'pay'], {
+          problem: JSON.stringify({
+            code: 'invalid',
+            message: `Please enter a valid ${wrong.join(', ')}.`,
+          } satisfies Problem),
+          updated_at: clock.now(),
+        });
+        return { broker, session: s ?? session };
+      }
+      // C2 with the details as entered; they are written with C2's outcome (one statement).
+      const person: PersonSnapshot = { givenName, familyName, email };
+      current = { ...session, customer: person };
+      entered = { customer: JSON.stringify(person) };
+    }
+    const outcome = await runQuote('C2', current, broker);
+    return { broker, session: await applyQuote(current, outcome, 'pay', 'details', entered) };
+  }
+
   // ---- the service ---------------------------------------------------------------------------
 
   return {
@@ -1164,38 +1204,20 @@ export function createCheckoutService(deps: CheckoutDeps) {
       sessionId: string,
       input: { givenName: string; familyName: string; email: string },
     ): Promise<CheckoutView> {
-      const { broker, session } = await load(brokerSlug, sessionId);
-      if (isExpired(session) || !['details', 'pay'].includes(session.state) || !session.items) {
-        return buildView(broker, session);
-      }
-      let current = session;
-      let entered: Updateable<CheckoutSessionsTable> = {};
-      const fromBroker = session.customer !== null && (session.kind === 'authenticated' || session.kind === 'group');
-      if (!fromBroker) {
-        const givenName = (input.givenName ?? '').trim();
-        const familyName = (input.familyName ?? '').trim();
-        const email = (input.email ?? '').trim();
-        const wrong: string[] = [];
-        if (!givenName || givenName.length > 200) wrong.push('first name');
-        if (!familyName || familyName.length > 200) wrong.push('last name');
-        if (!EMAIL.test(email) || email.length > 254) wrong.push('email address');
-        if (wrong.length) {
-          const s = await repo.transition(db, session.id, ['details', 'pay'], {
-            problem: JSON.stringify({
-              code: 'invalid',
-              message: `Please enter a valid ${wrong.join(', ')}.`,
-            } satisfies Problem),
-            updated_at: clock.now(),
-          });
-          return buildView(broker, s ?? session);
-        }
-        // C2 with the details as entered; they are written with C2's outcome (one statement).
-        const person: PersonSnapshot = { givenName, familyName, email };
-        current = { ...session, customer: person };
-        entered = { customer: JSON.stringify(person) };
-      }
-      const outcome = await runQuote('C2', current, broker);
-      return buildView(broker, await applyQuote(current, outcome, 'pay', 'details', entered));
+      const { broker, session } = await detailsStep(brokerSlug, sessionId, input);
+      return buildView(broker, session);
+    },
+
+    /**
+     * submitDetails for the hosted page's form, which answers with a redirect to the page: the
+     * step without building a view (that would prepare the payment once more).
+     */
+    async submitDetailsForm(
+      brokerSlug: string,
+      sessionId: string,
+      input: { givenName: string; familyName: string; email: string },
+    ): Promise<void> {
+      await detailsStep(brokerSlug, sessionId, input);
     },
 
     /** authorize → B → capture → order confirmed + email; or a problem the customer can act on. */

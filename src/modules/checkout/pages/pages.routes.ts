@@ -15,7 +15,7 @@ import { renderCheckoutPage } from './views/steps.js';
 /** What the pages need of the checkout service (checkout contracts, "checkout service ↔ hosted pages"). */
 export type CheckoutPagesService = Pick<
   CheckoutService,
-  'startGuestSession' | 'view' | 'choose' | 'submitDetails' | 'pay'
+  'startGuestSession' | 'view' | 'choose' | 'submitDetailsForm' | 'pay'
 >;
 
 export interface CheckoutPagesOptions {
@@ -322,7 +322,7 @@ export function checkoutPagesRoutes(
         if (!guard(request, request.params, request.body._csrf)) return refuse(request, reply, request.params);
         const { brokerSlug, sessionId } = request.params;
         const { givenName, familyName, email } = request.body;
-        await checkout.submitDetails(brokerSlug, sessionId, { givenName, familyName, email });
+        await checkout.submitDetailsForm(brokerSlug, sessionId, { givenName, familyName, email });
         return backToPage(reply, request.params);
       },
     );

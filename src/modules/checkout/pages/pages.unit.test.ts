@@ -92,9 +92,9 @@ function standIn() {
       calls.push({ method: 'choose', args: [slug, id, input] });
       return known(slug, id);
     },
-    async submitDetails(slug, id, input) {
-      calls.push({ method: 'submitDetails', args: [slug, id, input] });
-      return known(slug, id);
+    async submitDetailsForm(slug, id, input) {
+      calls.push({ method: 'submitDetailsForm', args: [slug, id, input] });
+      known(slug, id);
     },
     async pay(slug, id, input) {
       calls.push({ method: 'pay', args: [slug, id, input] });
@@ -479,7 +479,7 @@ describe('form posts', () => {
     });
     expect(res.statusCode).toBe(303);
     expect(fake.calls[0]).toEqual({
-      method: 'submitDetails',
+      method: 'submitDetailsForm',
       args: [SLUG, SID, { givenName: 'Ann', familyName: 'Lee', email: 'ann@example.com' }],
     });
   });

@@ -173,6 +173,14 @@ describe('a paid booking', () => {
       total_price: 1,
     });
     expect(await w.sellerOrder(sent.orderId)).toBeUndefined();
+    // Recovery cannot send B without its request: it counts the attempt (the sweep then backs
+    // off) and leaves the order as it is.
+    expect(await w.t.services.checkout.recovery.recoverOrder(sent.orderId, { minAgeMs: 0 })).toBe('retry');
+    expect(await w.t.services.orders.findOrder(sent.orderId)).toMatchObject({
+      status: 'pending',
+      stage: 'booking',
+      recovery_attempts: 1,
+    });
   });
 
   it('a free booking takes no payment', async () => {

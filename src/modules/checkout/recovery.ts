@@ -81,6 +81,8 @@ export function createOrderRecovery({ orders, booking, payments, clock, log, fin
     if (order.stage === 'booking') {
       if (!order.booking_request || order.publisher_id === null || !order.seller_id) {
         log.error({ orderId }, 'pending order without its booking request; cannot recover');
+        // Counted like a failed attempt: the sweep comes back to it less and less often.
+        await orders.noteRecoveryAttempt(order.id);
         return 'retry';
       }
       let booked;

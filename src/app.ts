@@ -23,6 +23,7 @@ import { createProjector, createSearchService, PROJECT_JOB, searchRoutes } from 
 import { createMailer, mailboxRoutes, SEND_EMAIL_JOB } from './modules/notifications/index.js';
 import { createPaymentsService } from './modules/payments/index.js';
 import {
+  checkoutBaseUrl,
   checkoutRoutes,
   createCheckoutHosts,
   createCheckoutService,
@@ -117,12 +118,11 @@ export function buildServices(deps: Deps) {
     clock: deps.clock,
     publicBaseUrl: deps.config.publicBaseUrl,
     // DECISIONS §1: the broker's own checkout host, else a path under the public base URL.
-    checkoutBaseUrl: async (auth) => {
-      const broker = await brokers.findBrokerBySlug(auth.brokerSlug);
-      return broker?.checkout_host
-        ? `https://${broker.checkout_host}`
-        : `${deps.config.publicBaseUrl}/checkout/${auth.brokerSlug}`;
-    },
+    checkoutBaseUrl: async (auth) =>
+      checkoutBaseUrl(
+        (await brokers.findBrokerBySlug(auth.brokerSlug)) ?? { slug: auth.brokerSlug, checkout_host: null },
+        deps.config.publicBaseUrl,
+      ),
   });
   const payments = createPaymentsService({
     database: deps.database,

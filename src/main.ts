@@ -95,10 +95,11 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     log: deps.log,
     olderThanMs: 120_000,
   });
+  // Brokers' checkout hosts made elsewhere (the CLI) are picked up, jobs or not.
+  services.checkoutHosts.start();
   if (config.jobs.enabled) {
     await deps.jobs.startWorkers();
     recovery.start();
-    services.checkoutHosts.start();
     if (config.harvest.enabled) scheduler.start();
     projection.start();
     ordersFeeds.start();

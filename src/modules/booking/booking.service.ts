@@ -3,6 +3,7 @@ import type { Database } from '../../db/database.js';
 import { AppError, isAppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { HttpClient } from '../../lib/http-client.js';
+import { createTtlCache } from '../../lib/ttl-cache.js';
 import type { CatalogService } from '../catalog/index.js';
 import { createBookingClient, type BookingClient } from './booking.client.js';
 import { BookingError, problemFor } from './booking.errors.js';
@@ -53,9 +54,6 @@ export interface BookingServiceDeps {
    */
   targetCacheMs?: number;
 }
-
-/** Targets kept at most; the cache starts afresh beyond (a process books with few sellers). */
-const TARGET_CACHE_MAX = 5_000;
 
 /** RFC 7230 token. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
@@ -120,8 +118,7 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
     ...(deps.retries !== undefined ? { retries: deps.retries } : {}),
   });
 
-  const targetCacheMs = deps.targetCacheMs ?? 10_000;
-  const targets = new Map<string, { target: BookingTarget; until: number }>();
+  const targets = createTtlCache<string, BookingTarget>(deps.targetCacheMs ?? 10_000);
 
   async function readTarget(publisherId: number, sellerId: string): Promise<BookingTarget> {
     const p = await repo.findTarget(db, publisherId, sellerId);
@@ -155,16 +152,13 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
     async targetFor(publisherId, sellerId) {
       // Only found targets are kept: a seller without credentials is read again next time.
       const key = `${publisherId} ${sellerId}`;
-      const now = Date.now();
-      let cached = targets.get(key);
-      if (!cached || cached.until <= now) {
-        const target = await readTarget(publisherId, sellerId);
-        if (targets.size >= TARGET_CACHE_MAX) targets.clear();
-        cached = { target, until: now + targetCacheMs };
-        if (targetCacheMs > 0) targets.set(key, cached);
+      let target = targets.get(key);
+      if (!target) {
+        target = await readTarget(publisherId, sellerId);
+        targets.set(key, target);
       }
       // A copy: callers may not change what the next caller gets.
-      return { ...cached.target, headers: { ...cached.target.headers } };
+      return { ...target, headers: { ...target.headers } };
     },
 
     async setCredentials(input) {

@@ -418,14 +418,15 @@ export function listEntitiesInIdRange(db: Executor, types: string[], afterId: nu
     .execute();
 }
 
-/** The highest entity id so far (0 when there is none). */
-export async function findLatestEntityId(db: Executor): Promise<number> {
-  const row = await db
-    .selectFrom('catalog_entities')
-    .select((eb) => eb.fn.max('id').as('id'))
-    .executeTakeFirst();
-  return row?.id === null || row?.id === undefined ? 0 : Number(row.id);
+/** The highest value of an ever-growing key so far (0 when the table is empty). */
+async function highest(db: Executor, table: 'catalog_entities' | 'catalog_changes', column: 'id' | 'seq') {
+  const { rows } = await sql<{ top: string | number | null }>`select max(${sql.ref(column)}) as top
+    from ${sql.table(table)}`.execute(db);
+  return Number(rows[0]?.top ?? 0);
 }
+
+/** The highest entity id so far (0 when there is none). */
+export const findLatestEntityId = (db: Executor): Promise<number> => highest(db, 'catalog_entities', 'id');
 
 /**
  * Which of the given entities have a change in `(afterSeq, upToSeq]`: a read model catching up
@@ -460,13 +461,8 @@ export async function countChangesUpTo(db: Executor, upTo: number): Promise<{ ch
   return { changes, gaps: upTo - Number(row.first) + 1 - changes };
 }
 
-export async function findLatestChangeSeq(db: Executor): Promise<number> {
-  const row = await db
-    .selectFrom('catalog_changes')
-    .select((eb) => eb.fn.max('seq').as('seq'))
-    .executeTakeFirst();
-  return row?.seq === null || row?.seq === undefined ? 0 : Number(row.seq);
-}
+/** The sequence number of the latest change so far (0 when there is none). */
+export const findLatestChangeSeq = (db: Executor): Promise<number> => highest(db, 'catalog_changes', 'seq');
 
 // ---- checkout lookups -------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import type { Clock } from '../../lib/clock.js';
 import { randomAlphanumeric } from '../../lib/ids.js';
 import type { Jobs } from '../../lib/jobs.js';
 import type { AuthContext } from '../brokers/index.js';
-import type { OrdersService } from '../orders/index.js';
+import type { OrdersService, PendingOrderInput } from '../orders/index.js';
 import * as repo from './checkout.repository.js';
 import type { SessionRow } from './checkout.repository.js';
 import type { CheckoutSessionBody, InlinePerson } from './checkout.schemas.js';
@@ -48,6 +48,7 @@ import {
   type PaymentsPort,
   type QuoteInput,
 } from './ports.js';
+import { checkoutBaseUrl } from './hosts.js';
 import { bookedDetails, createOrderRecovery } from './recovery.js';
 
 type BrokerRow = Selectable<BrokersTable>;
@@ -178,10 +179,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     return starting;
   };
 
-  const checkoutBaseUrl = (broker: BrokerRow) =>
-    broker.checkout_host
-      ? `https://${broker.checkout_host}`
-      : `${deps.publicBaseUrl}/checkout/${encodeURIComponent(broker.slug)}`;
+  const baseUrlOf = (broker: BrokerRow) => checkoutBaseUrl(broker, deps.publicBaseUrl);
 
   const branding = (b: BrokerRow): CheckoutBranding => ({
     slug: b.slug,
@@ -476,7 +474,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
           },
         ],
       },
-      potentialAction: [{ type: 'OrderAction', name: 'Checkout', target: `${checkoutBaseUrl(broker)}/s/${s.id}` }],
+      potentialAction: [{ type: 'OrderAction', name: 'Checkout', target: `${baseUrlOf(broker)}/s/${s.id}` }],
     };
   }
 
@@ -695,7 +693,10 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
   /**
    * The pending order, in one statement: from here it is the durable record the recovery sweep
-   * (recovery.ts) settles if we stop before it is decided.
+   * (recovery.ts) settles if we stop before it is decided. The order id may be taken by a pending
+   * order of an earlier attempt that never reached the seller (a declined card discards its own,
+   * so this is rare): that one is discarded and the insert tried once more. An order the seller
+   * may have, or a settled one, is never replaced: the insert fails again.
    */
   async function writePendingOrder(
     s: SessionRow,
@@ -706,7 +707,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const total = totalOf(s)!;
     const quoted = s.quote?.items ?? [];
     const { target, ...request } = book ?? { target: null };
-    await orders.insertPendingOrder(database.db, {
+    const input: PendingOrderInput = {
       id: s.order_uuid,
       brokerId: broker.id,
       customerId: s.customer_id,
@@ -757,26 +758,12 @@ export function createCheckoutService(deps: CheckoutDeps) {
           attendeeCustomerId: i.attendee?.customerId ?? null,
         };
       }),
-    });
-  }
-
-  /**
-   * writePendingOrder, where the order id may be taken by a pending order of an earlier attempt
-   * that never reached the seller (a declined card discards its own, so this is rare): that one
-   * is discarded and the insert tried once more. An order the seller may have, or a settled
-   * one, is never replaced: the insert fails again.
-   */
-  async function writeFreshPendingOrder(
-    s: SessionRow,
-    broker: BrokerRow,
-    paymentId: string | null,
-    book: BookInput | null,
-  ): Promise<void> {
+    };
     try {
-      await writePendingOrder(s, broker, paymentId, book);
+      await orders.insertPendingOrder(database.db, input);
     } catch (err) {
       if ((err as { code?: unknown }).code !== '23505' || !(await orders.discardUnsent(s.order_uuid))) throw err;
-      await writePendingOrder(s, broker, paymentId, book);
+      await orders.insertPendingOrder(database.db, input);
     }
   }
 
@@ -814,7 +801,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       totalPaymentDue: total.amount,
       ...(paymentId ? { payment: { identifier: paymentId, name: 'activehub' } } : {}),
     };
-    await writeFreshPendingOrder(s, broker, paymentId, book);
+    await writePendingOrder(s, broker, paymentId, book);
 
     if (paymentId) {
       let result;
@@ -848,7 +835,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       }
     }
 
-    // From here the seller may book: the recovery job owns the outcome if we stop.
+    // From here the seller may book: the recovery sweep owns the outcome if we stop.
     if (!(await orders.advance(s.order_uuid, ['created', 'authorized'], 'booking'))) return;
     let booked;
     try {
@@ -887,7 +874,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
   async function payTest(s: SessionRow, broker: BrokerRow): Promise<Confirmed | undefined> {
     // Testing mode (imin-booking §1.3.1): no payment, nothing booked, the order and email are real.
-    await writeFreshPendingOrder(s, broker, null, null);
+    await writePendingOrder(s, broker, null, null);
     return confirm(s.order_uuid, { broker, session: s });
   }
 
@@ -1082,9 +1069,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       // Written with the session (one statement): the answer names the session's own page.
       const session = await newSession({
         response: (id) => {
-          out.potentialAction = [
-            { type: 'OrderAction', name: 'Checkout', target: `${checkoutBaseUrl(broker)}/s/${id}` },
-          ];
+          out.potentialAction = [{ type: 'OrderAction', name: 'Checkout', target: `${baseUrlOf(broker)}/s/${id}` }];
           return out;
         },
         broker,

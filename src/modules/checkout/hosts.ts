@@ -16,6 +16,13 @@ import { checkoutDb } from './checkout.tables.js';
  * that time), and at once after `refresh()` (the admin API calls it after a change).
  */
 
+/** A broker's checkoutBaseUrl (DECISIONS §1): its own host, else a path under the public base URL. */
+export function checkoutBaseUrl(broker: { slug: string; checkout_host: string | null }, publicBaseUrl: string): string {
+  return broker.checkout_host
+    ? `https://${broker.checkout_host}`
+    : `${publicBaseUrl}/checkout/${encodeURIComponent(broker.slug)}`;
+}
+
 /** Paths a broker's checkout host serves, below its checkoutBaseUrl: these, or below them. */
 const CHECKOUT_PATHS = ['/api/checkout-sessions', '/checkout-sessions', '/s', '/v1'];
 

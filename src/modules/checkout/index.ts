@@ -8,7 +8,7 @@ export type {
   CheckoutBranding,
 } from './checkout.service.js';
 export { checkoutRoutes } from './checkout.routes.js';
-export { createCheckoutHosts, hostName, rewriteForHost } from './hosts.js';
+export { checkoutBaseUrl, createCheckoutHosts, hostName, rewriteForHost } from './hosts.js';
 export type { CheckoutHosts } from './hosts.js';
 export { eraseCheckoutCustomer } from './erasure.js';
 export { createRecoveryScheduler, RECOVER_ORDER_JOB, RECOVER_ORDERS_JOB } from './recovery.js';

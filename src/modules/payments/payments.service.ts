@@ -272,11 +272,13 @@ export function createPaymentsService(deps: {
     // Without a row, claim first and read only if that fails: `decide` claims exactly from the
     // statuses in `from`, so a claim that lands is what it would have decided.
     let claimFirst = known === undefined;
+    // The first read after a claim that did not land may be the caller's own (it may create the row).
+    let load = options.load;
     for (;;) {
       if (!claimFirst) {
-        const load = options.load;
-        options.load = undefined;
-        const row = known ?? (load ? await load() : await existing(paymentId));
+        const firstLoad = load;
+        load = undefined;
+        const row = known ?? (firstLoad ? await firstLoad() : await existing(paymentId));
         known = undefined;
         const decision = decide(row);
         if (decision !== 'claim') return decision.done;

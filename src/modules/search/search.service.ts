@@ -1,6 +1,7 @@
 import type { Database } from '../../db/database.js';
 import { AppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
+import { createTtlCache } from '../../lib/ttl-cache.js';
 import { ACTIVITY_LIST_ID, type Vocabularies } from '../../lib/vocabularies.js';
 import type { AuthContext } from '../brokers/index.js';
 import { createCollections } from './collections.js';
@@ -52,15 +53,14 @@ export function createSearchService(options: SearchServiceOptions) {
   for (const a of vocab.allActivities()) labelIndex.set(a.prefLabel, a.id);
   // A label search includes narrower activities: match ids hold every broader concept, so the
   // label's own id is enough.
-  const checkoutCache = new Map<number, { url: string; until: number }>();
+  const checkoutCache = createTtlCache<number, string>(CHECKOUT_CACHE_MS);
 
   async function renderContext(auth: AuthContext): Promise<RenderContext> {
     const now = clock.now();
-    const cached = checkoutCache.get(auth.brokerId);
-    let checkoutBase = cached && cached.until > Date.now() ? cached.url : undefined;
+    let checkoutBase = checkoutCache.get(auth.brokerId);
     if (checkoutBase === undefined) {
       checkoutBase = await options.checkoutBaseUrl(auth);
-      checkoutCache.set(auth.brokerId, { url: checkoutBase, until: Date.now() + CHECKOUT_CACHE_MS });
+      checkoutCache.set(auth.brokerId, checkoutBase);
     }
     return { base, now, checkoutBase };
   }

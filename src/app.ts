@@ -37,6 +37,7 @@ import {
   createOrdersFeedReader,
   createOrdersService,
   ORDERS_FEED_JOB,
+  orderFeedsAdminRoutes,
   ordersRoutes,
   REFUND_JOB,
 } from './modules/orders/index.js';
@@ -336,6 +337,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(bookingRoutes(services.booking));
   await app.register(searchRoutes(services.search));
   await app.register(ordersRoutes(services.ordersApi));
+  await app.register(orderFeedsAdminRoutes(services.ordersFeed));
   await app.register(checkoutRoutes(services.checkout));
   // The hosted, broker-branded checkout pages (HTML; form posts parsed in that plugin only).
   await app.register(checkoutPagesRoutes(services.checkout));

@@ -108,6 +108,16 @@ export interface SellerOrderFeedsTable {
   updated_at: Timestamp;
 }
 
+/** Faults of a seller's Orders feed, counted per kind (migration 021). */
+export interface SellerOrderFeedFaultsTable {
+  feed_id: number;
+  fault: string;
+  count: Generated<number>;
+  last_item_id: string | null;
+  last_message: string | null;
+  last_at: Timestamp;
+}
+
 /** Visible orders per customer, kept by a trigger on orders (migration 009). */
 export interface CustomerOrderCountsTable {
   broker_id: number;
@@ -122,6 +132,7 @@ export type OrdersApiTables = {
   order_refunds: OrderRefundsTable;
   order_receipts: OrderReceiptsTable;
   seller_order_feeds: SellerOrderFeedsTable;
+  seller_order_feed_faults: SellerOrderFeedFaultsTable;
   customer_order_counts: CustomerOrderCountsTable;
 };
 

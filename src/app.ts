@@ -28,6 +28,7 @@ import {
   createCheckoutHosts,
   createCheckoutService,
   eraseCheckoutCustomer,
+  exportCheckoutCustomer,
   RECOVER_ORDER_JOB,
   RECOVER_ORDERS_JOB,
 } from './modules/checkout/index.js';
@@ -72,12 +73,28 @@ export function buildServices(deps: Deps) {
   });
   // The order record (written by checkout); its erasure hook puts placeholders in orders.
   const orders = createOrdersService({ database: deps.database, clock: deps.clock });
+  const payments = createPaymentsService({
+    database: deps.database,
+    clock: deps.clock,
+    log: deps.log,
+    config: deps.config.payments,
+  });
   const customers = createCustomersService({
     database: deps.database,
     jobs: deps.jobs,
     clock: deps.clock,
     publicBaseUrl: deps.config.publicBaseUrl,
     erasureHooks: [mailer.eraseCustomer, orders.eraseCustomer, eraseCheckoutCustomer],
+    // The export holds what erasure reaches (README: GDPR access request).
+    exportSections: [
+      async (c) => {
+        const held = await orders.exportCustomer(c.id);
+        const paymentIds = held.flatMap((o) => o['activehub:paymentId'] ?? []);
+        return { 'activehub:orders': held, 'activehub:payments': await payments.exportPayments(paymentIds) };
+      },
+      async (c) => ({ 'activehub:emails': await mailer.exportCustomer(c.id) }),
+      async (c) => ({ 'activehub:checkoutSessions': await exportCheckoutCustomer(deps.database.db, c.id) }),
+    ],
   });
   // Queues that need not answer within a second poll less often when idle (each poll is a query).
   deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId), {
@@ -124,12 +141,6 @@ export function buildServices(deps: Deps) {
         (await brokers.findBrokerBySlug(auth.brokerSlug)) ?? { slug: auth.brokerSlug, checkout_host: null },
         deps.config.publicBaseUrl,
       ),
-  });
-  const payments = createPaymentsService({
-    database: deps.database,
-    clock: deps.clock,
-    log: deps.log,
-    config: deps.config.payments,
   });
   // Checkout (issue 6): sessions API, C1/C2, pay = authorize → B → capture → order + email. Each
   // pending order carries a durable job that settles it if the process stopped half-way.

@@ -68,7 +68,11 @@ describe.runIf(serverUrl)('two activehub servers on one PostgreSQL database', ()
   });
 
   it('start together on an empty database and harvest the seller between them, one job per feed at a time', async () => {
-    const publishers = (await (await api(s1, '/admin/publishers', { key: ADMIN })).json()) as Json;
+    // A server listens before it has registered the configured publisher.
+    const publishers = await eventually('the publisher registered', 30_000, async () => {
+      const body = (await (await api(s1, '/admin/publishers', { key: ADMIN })).json()) as Json;
+      return (body.items as Json[]).length > 0 ? body : undefined;
+    });
     expect(publishers.items).toHaveLength(1);
     const credentials = await api(s2, `/admin/publishers/${publishers.items[0].id}/booking-credentials`, {
       key: ADMIN,

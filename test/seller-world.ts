@@ -32,8 +32,11 @@ export interface SellerWorld {
   sandbox: SandboxHandle;
   /** Holds the next B request until released. */
   holdNextBooking(): HeldBooking;
-  /** A bookable, cancellable ScheduledSession (10 places) from the test interface; its @id. */
-  createOpportunity(): Promise<string>;
+  /**
+   * A bookable ScheduledSession (10 places) from the test interface, cancellable unless another
+   * test-interface criterion is named (e.g. `TestOpportunityBookableNonFree`); its @id.
+   */
+  createOpportunity(criteria?: string): Promise<string>;
   /** The sandbox's remaining capacity of one of its ScheduledSessions. */
   remaining(sessionId: string): Promise<number>;
   /** The sandbox's orders: UUID and how many of its items are booked (not cancelled). */
@@ -116,7 +119,7 @@ export async function startSellerWorld(options: { sessions?: number; seed?: numb
       hold = { resolve, released };
       return { arrived, release };
     },
-    async createOpportunity() {
+    async createOpportunity(criteria = 'TestOpportunityBookableCancellable') {
       const res = await fetch(`${url}/api/openbooking/test-interface/datasets/process-tests/opportunities`, {
         method: 'POST',
         headers: { 'content-type': MEDIA },
@@ -127,7 +130,7 @@ export async function startSellerWorld(options: { sessions?: number; seed?: numb
             '@type': 'SessionSeries',
             organizer: { '@type': 'Organization', '@id': `${url}/api/identifiers/sellers/1` },
           },
-          'test:testOpportunityCriteria': 'https://openactive.io/test-interface#TestOpportunityBookableCancellable',
+          'test:testOpportunityCriteria': `https://openactive.io/test-interface#${criteria}`,
           'test:testOpenBookingFlow': 'https://openactive.io/test-interface#OpenBookingSimpleFlow',
         }),
       });

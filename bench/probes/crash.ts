@@ -160,6 +160,7 @@ async function main() {
   /* ---- customers ------------------------------------------------------------------------------ */
 
   let started = 0;
+  const refusedAtCreate = new Map<string, number>();
   /** fetch, waiting out a dead or restarting server (a network error) until the customer gives up. */
   async function patiently(url: string, init: RequestInit, deadline: number): Promise<Response | 'interrupted'> {
     try {
@@ -200,7 +201,12 @@ async function main() {
       );
       if (res === 'interrupted') continue; // the session may or may not exist: the customer starts again
       const text = await res.text();
-      if (res.status !== 201) return 'failed'; // e.g. the session is full
+      if (res.status !== 201) {
+        // e.g. the session is full
+        const why = `${res.status} ${/"@type"\s*:\s*"([^"]+)"/.exec(text)?.[1] ?? ''}`.trim();
+        refusedAtCreate.set(why, (refusedAtCreate.get(why) ?? 0) + 1);
+        return 'failed';
+      }
       sessionPage = (JSON.parse(text) as { potentialAction: { target: string }[] }).potentialAction[0]!.target;
     }
     let url = sessionPage;
@@ -315,6 +321,11 @@ async function main() {
     `select state, count(*)::int as n from checkout_sessions group by state order by state`,
   );
   const sessionCount = (state: string) => sessions.find((s) => s.state === state)?.n ?? 0;
+  // Why sessions ended failed or were left at a step (full, refused, interrupted…).
+  const problems = await query<{ state: string; code: string; n: number }>(
+    `select state, coalesce(problem->>'code', 'none') as code, count(*)::int as n from checkout_sessions
+      where state <> 'confirmed' group by 1, 2 order by 1, 2`,
+  );
   const stuckOrders = await query<{ n: number }>(`select count(*)::int as n from orders where status = 'pending'`);
   const payments = await query<{ id: string; status: string; order_id: string | null }>(
     `select p.id::text, p.status, o.id::text as order_id from payments p left join orders o on o.payment_id = p.id`,
@@ -372,6 +383,16 @@ async function main() {
   console.log(
     `  checkout sessions: ${sessions.map((s) => `${s.state} ${s.n}`).join(', ')} (${sessionCount('confirmed')} confirmed of ${opportunities.length * PLACES} places)`,
   );
+  if (problems.length) {
+    console.log(
+      `    not confirmed, by state and problem: ${problems.map((p) => `${p.state}/${p.code} ${p.n}`).join(', ')}`,
+    );
+  }
+  if (refusedAtCreate.size) {
+    console.log(
+      `    checkout sessions refused at creation: ${[...refusedAtCreate].map(([why, n]) => `${why} ${n}`).join(', ')}`,
+    );
+  }
   const stuck = sessionCount('paying') + stuckOrders[0]!.n;
   console.log(`  stuck:             ${sessionCount('paying')} sessions paying, ${stuckOrders[0]!.n} orders pending`);
   console.log(

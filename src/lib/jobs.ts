@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
@@ -501,6 +502,9 @@ export function createJobs({
       working = true;
       stopping = new AbortController();
       const signal = stopping.signal;
+      // Every idle worker loop waits on this signal at once (more than the default 10 listeners).
+      const loopCount = [...handlers.values()].reduce((n, h) => n + (h.options.concurrency ?? 1), 0);
+      setMaxListeners(Math.max(10, loopCount + 5), signal);
       for (const [name, { handler, options }] of handlers) {
         const every = Math.max(pollIntervalSeconds, options.pollEverySeconds ?? pollIntervalSeconds) * 1000;
         for (let i = 0; i < (options.concurrency ?? 1); i += 1) loops.push(workLoop(name, handler, every, signal));

@@ -39,6 +39,7 @@ import {
   createOrdersService,
   ORDERS_FEED_JOB,
   orderFeedsAdminRoutes,
+  ORDERS_HOUSEKEEPING_JOB,
   ordersRoutes,
   REFUND_JOB,
 } from './modules/orders/index.js';
@@ -101,7 +102,14 @@ export function buildServices(deps: Deps) {
     pollEverySeconds: 5,
   });
   const vocab = createVocabularies();
-  const catalog = createCatalogService({ database: deps.database, http: deps.http, clock: deps.clock });
+  const catalog = createCatalogService({
+    database: deps.database,
+    http: deps.http,
+    clock: deps.clock,
+    // Feed health shows whether the harvest queue itself is stalled (lib/jobs.ts).
+    harvestQueue: async () => (await deps.jobs.queueHealth()).queues.find((q) => q.queue === HARVEST_JOB),
+    stallAfterSeconds: deps.config.jobs.stallAfterSeconds,
+  });
   // Open Booking API client for sellers' booking systems (checkout books through it).
   const booking = createBookingService({
     database: deps.database,
@@ -193,6 +201,15 @@ export function buildServices(deps: Deps) {
     policy: 'stately',
     pollEverySeconds: 5,
   });
+  // New sellers' feeds and receipts not yet issued, once per 30 s across processes.
+  deps.jobs.define(
+    ORDERS_HOUSEKEEPING_JOB,
+    async () => {
+      await ordersFeed.discoverFeeds();
+      await ordersApi.issueMissingReceipts();
+    },
+    { pollEverySeconds: 5 },
+  );
   // Brokers' own checkout hosts (DECISIONS §1), matched on the Host header.
   const checkoutHosts = createCheckoutHosts({ database: deps.database, log: deps.log });
   return {
@@ -341,7 +358,15 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   registerAuth(app, services.brokers, deps.config.adminApiKey);
   registerIdempotency(app, deps.database.db, deps.clock);
 
-  await app.register(opsRoutes({ database: deps.database, metrics: deps.metrics, version: VERSION }));
+  await app.register(
+    opsRoutes({
+      database: deps.database,
+      metrics: deps.metrics,
+      version: VERSION,
+      queueHealth: () => deps.jobs.queueHealth(),
+      log: deps.log,
+    }),
+  );
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
   await app.register(customersRoutes(services.customers));
   await app.register(catalogRoutes(services.catalog));

@@ -322,12 +322,14 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'feeds') {
-    await withServices(config, async (s) =>
+    await withServices(config, async (s) => {
+      const queue = await s.catalog.harvestQueueHealth();
+      if (queue?.status === 'stalled') process.stdout.write(`The harvest queue is stalled: ${queue.description}\n`);
       print(
         (await s.catalog.feedHealth()).map((f) => ({
           id: f.id,
           kind: f.kind,
-          status: f.status,
+          status: f.stalled ? `stalled (${f.status})` : f.status,
           items: f.itemsUpdated,
           deleted: f.itemsDeleted,
           lag_s: f.lagSeconds,
@@ -335,8 +337,8 @@ export async function runCli(argv: string[]): Promise<number> {
           error: f.lastError,
           url: f.url,
         })),
-      ),
-    );
+      );
+    });
     return 0;
   }
   if (command === 'harvest') {

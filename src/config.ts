@@ -20,7 +20,7 @@ export interface Config {
   authCacheTtlMs: number;
   /** How long a seller's booking endpoint and credentials are reused before they are read again. */
   bookingTargetCacheMs: number;
-  jobs: { enabled: boolean; pollIntervalSeconds: number };
+  jobs: JobsConfig;
   shutdownTimeoutMs: number;
   /** The bundled OpenActive booking system (src/sandbox): its own port, database and data. */
   sandbox: SandboxConfig;
@@ -31,6 +31,27 @@ export interface Config {
   mail: MailConfig;
   /** How checkouts take payment (test-mode checkouts always use the sandbox provider). */
   payments: PaymentsConfig;
+  recovery: RecoveryConfig;
+}
+
+export interface JobsConfig {
+  /** Run job workers (and take turns at job maintenance) in this process. */
+  enabled: boolean;
+  pollIntervalSeconds: number;
+  /**
+   * A running job's lease, renewed by its process while it runs: a job whose process died is
+   * retried once its lease has lapsed (within lease + maintenance interval).
+   */
+  leaseSeconds: number;
+  /** How often job maintenance (reclaiming abandoned jobs, archiving) runs across all processes. */
+  maintenanceIntervalSeconds: number;
+  /** A queue whose due jobs wait this long with none started is reported stalled (/health, logs, metrics). */
+  stallAfterSeconds: number;
+}
+
+/** Checkout recovery: when a pending order counts as interrupted and is settled by the sweep. */
+export interface RecoveryConfig {
+  afterSeconds: number;
 }
 
 export interface PaymentsConfig {
@@ -258,7 +279,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     jobs: {
       enabled: bool('JOBS_ENABLED', true),
       pollIntervalSeconds: int('JOBS_POLL_INTERVAL_SECONDS', 1, 1, 3600),
+      leaseSeconds: int('JOBS_LEASE_SECONDS', 60, 2, 3600),
+      maintenanceIntervalSeconds: int('JOBS_MAINTENANCE_INTERVAL_SECONDS', 30, 1, 3600),
+      stallAfterSeconds: int('JOBS_STALL_AFTER_SECONDS', 120, 1, 86_400),
     },
+    recovery: { afterSeconds: int('CHECKOUT_RECOVERY_AFTER_SECONDS', 120, 1, 86_400) },
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     sandbox,
     adminApiKey,

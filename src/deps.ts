@@ -38,9 +38,17 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       dataDir: config.databaseUrl ? undefined : config.dataDir,
       onConnectionError: (err) => log.warn({ err }, 'an idle database connection failed; the pool will open another'),
     }));
-  const jobs = createJobs({ database, log, pollIntervalSeconds: config.jobs.pollIntervalSeconds });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
+  const jobs = createJobs({
+    database,
+    log,
+    pollIntervalSeconds: config.jobs.pollIntervalSeconds,
+    leaseSeconds: config.jobs.leaseSeconds,
+    maintenanceIntervalSeconds: config.jobs.maintenanceIntervalSeconds,
+    stallAfterSeconds: config.jobs.stallAfterSeconds,
+    metrics,
+  });
   const http = createHttpClient({ userAgent: `activehub/${VERSION} (+https://github.com/activehub)`, log });
   return { config, database, jobs, clock: overrides.clock ?? systemClock, log, metrics, http };
 }

@@ -11,6 +11,24 @@ import { createProjectionScheduler } from './modules/search/index.js';
 import { createOrdersFeedScheduler } from './modules/orders/index.js';
 import { startSandbox, type SandboxHandle } from './sandbox/main.js';
 
+/**
+ * Runs a start-up step that several servers starting together on one database all run (seeding
+ * the demo broker, registering publishers): each is idempotent run after another, but run at
+ * the same moment two may collide on a unique constraint (or deadlock); the loser runs it again
+ * and finds what the winner wrote.
+ */
+async function alongsidePeers<T>(step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await step();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 3 || (code !== '23505' && code !== '40P01')) throw err;
+      await new Promise((r) => setTimeout(r, 100 * attempt + Math.random() * 200));
+    }
+  }
+}
+
 /** Starts the platform: migrate, seed the demo broker, listen, run background jobs. */
 export async function runServer(config: Config = loadConfig()): Promise<void> {
   const deps = await createDeps(config);
@@ -22,7 +40,7 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
 
   let demoKey: string | undefined;
   if (config.seedDemo) {
-    const demo = await services.brokers.ensureDemoBroker(config.demoApiKey);
+    const demo = await alongsidePeers(() => services.brokers.ensureDemoBroker(config.demoApiKey));
     demoKey = demo.key;
     // Embedded installs keep the generated demo key beside the data so a restart can show it
     // again (the database holds only its hash). Server installs print it once.
@@ -63,17 +81,19 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   const datasetUrls = [...sandboxDatasetUrls, ...config.harvest.datasetUrls];
   for (const datasetUrl of datasetUrls) {
     try {
-      const { publisher, feeds } = await services.catalog.addPublisher({ datasetUrl });
+      const { publisher, feeds } = await alongsidePeers(() => services.catalog.addPublisher({ datasetUrl }));
       deps.log.info({ publisher: publisher.name, feeds: feeds.length }, 'publisher registered');
       // The bundled sandbox knows activehub as booking partner 'activehub' (its test credential).
       // Credentials an operator has set since are kept.
       if (sandboxDatasetUrls.includes(datasetUrl)) {
-        await services.booking.setCredentials({
-          publisherId: publisher.id,
-          sellerId: null,
-          headers: { 'X-OpenActive-Test-Client-Id': 'activehub' },
-          onlyIfMissing: true,
-        });
+        await alongsidePeers(() =>
+          services.booking.setCredentials({
+            publisherId: publisher.id,
+            sellerId: null,
+            headers: { 'X-OpenActive-Test-Client-Id': 'activehub' },
+            onlyIfMissing: true,
+          }),
+        );
       }
     } catch (err) {
       deps.log.warn({ datasetUrl, err: (err as Error).message }, 'could not register publisher');
@@ -82,21 +102,18 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   const scheduler = createHarvestScheduler({ harvester: services.harvester, jobs: deps.jobs, log: deps.log });
   const projection = createProjectionScheduler({ projector: services.projector, jobs: deps.jobs, log: deps.log });
   // Sellers' Orders feeds: cancellations, attendance and totals, refunds (openactive.md §1.12).
-  const ordersFeeds = createOrdersFeedScheduler({
-    reader: services.ordersFeed,
-    orders: services.ordersApi,
-    jobs: deps.jobs,
-    log: deps.log,
-  });
+  const ordersFeeds = createOrdersFeedScheduler({ reader: services.ordersFeed, jobs: deps.jobs, log: deps.log });
   // Pending orders left undecided (a crash mid-checkout) are settled by a sweep (checkout/recovery.ts).
   const recovery = createRecoveryScheduler({
     recovery: services.checkout.recovery,
     jobs: deps.jobs,
     log: deps.log,
-    olderThanMs: 120_000,
+    olderThanMs: config.recovery.afterSeconds * 1000,
   });
   // Brokers' checkout hosts made elsewhere (the CLI) are picked up, jobs or not.
   services.checkoutHosts.start();
+  // Stalled job queues (database-wide) are logged and shown by /health in every process.
+  deps.jobs.startMonitor();
   if (config.jobs.enabled) {
     await deps.jobs.startWorkers();
     recovery.start();

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { inject } from 'vitest';
 import { buildApp, buildServices, type Services } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
@@ -55,7 +55,7 @@ export interface TestContext {
 let brokerCounter = 0;
 
 export async function createTestContext(
-  options: { config?: Partial<Config>; clock?: Clock } = {},
+  options: { config?: Partial<Config>; clock?: Clock; log?: Logger } = {},
 ): Promise<TestContext> {
   const database = await openTestDatabase();
   const config = loadConfig(
@@ -70,7 +70,7 @@ export async function createTestContext(
   );
   const deps = await createDeps(config, {
     database,
-    log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const services = buildServices(deps);

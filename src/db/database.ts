@@ -77,8 +77,23 @@ async function openPostgres(
         async executeSql(text, values = []) {
           // With no parameters node-postgres uses the simple protocol, which also takes the
           // multi-statement scripts pg-boss sends.
-          const r = await executor.executeQuery(CompiledQuery.raw(text, values));
-          return { rows: r.rows };
+          if (values.length > 0 || executor.isTransaction) {
+            const r = await executor.executeQuery(CompiledQuery.raw(text, values));
+            return { rows: r.rows };
+          }
+          // A script that opens a transaction (pg-boss's `BEGIN; …; COMMIT`) and fails part-way
+          // would leave its pooled connection inside the aborted transaction, failing whatever
+          // runs on it next ("current transaction is aborted"): seen when two servers install
+          // pg-boss at once and the loser's CREATE TYPE fails. The connection is rolled back first.
+          return executor.connection().execute(async (conn) => {
+            try {
+              const r = await conn.executeQuery(CompiledQuery.raw(text, values));
+              return { rows: r.rows };
+            } catch (err) {
+              await conn.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
+              throw err;
+            }
+          });
         },
       };
     },

@@ -94,7 +94,13 @@ export function catalogRoutes(catalog: CatalogService): FastifyPluginAsyncTypebo
           response: { 200: FeedHealthList, ...errorResponses() },
         },
       },
-      async (request) => ({ items: (await catalog.feedHealth(request.query.publisherId)).map((f) => compact(f)) }),
+      async (request) => {
+        const harvestQueue = await catalog.harvestQueueHealth();
+        return {
+          items: (await catalog.feedHealth(request.query.publisherId)).map((f) => compact(f)),
+          ...(harvestQueue ? { harvestQueue: compact(harvestQueue) } : {}),
+        };
+      },
     );
   };
 }

@@ -61,6 +61,13 @@ export const FeedHealth = Type.Object({
   lastError: Type.Optional(Type.String()),
   lastErrorAt: Type.Optional(Type.String()),
   nextPollAt: Type.String(),
+  overdueSeconds: Type.Integer({
+    description:
+      'How long the feed has been due (past nextPollAt) without a harvest reaching it; a few seconds at most while harvesting works',
+  }),
+  stalled: Type.Boolean({
+    description: 'True when overdueSeconds exceeds JOBS_STALL_AFTER_SECONDS: nothing is harvesting this feed',
+  }),
   faults: Type.Optional(
     Type.Array(
       Type.Object({
@@ -76,7 +83,25 @@ export const FeedHealth = Type.Object({
   ),
 });
 
-export const FeedHealthList = Type.Object({ items: Type.Array(FeedHealth) });
+export const HarvestQueueHealth = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ok'), Type.Literal('stalled')], {
+      description: 'stalled: harvest jobs are due and none has started for longer than JOBS_STALL_AFTER_SECONDS',
+    }),
+    dueJobs: Type.Integer({ description: 'Harvest jobs due and not yet running (all processes)' }),
+    activeJobs: Type.Integer({ description: 'Harvest jobs running (all processes)' }),
+    oldestDueSeconds: Type.Optional(Type.Integer()),
+    reason: Type.Optional(Type.Union([Type.Literal('abandoned_job'), Type.Literal('no_progress')])),
+    description: Type.Optional(Type.String()),
+    stalledSince: Type.Optional(Type.String({ description: 'When this server first saw the stall' })),
+  },
+  { description: 'The harvest job queue as a whole (a stalled queue stops every feed)' },
+);
+
+export const FeedHealthList = Type.Object({
+  items: Type.Array(FeedHealth),
+  harvestQueue: Type.Optional(HarvestQueueHealth),
+});
 
 export const PublisherIdParam = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 export const FeedHealthQuery = Type.Object(

@@ -4,6 +4,7 @@ import type { CatalogEntitiesTable, FeedsTable } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { HttpClient } from '../../lib/http-client.js';
+import type { QueueStatus } from '../../lib/jobs.js';
 import * as repo from './catalog.repository.js';
 import { FEED_KINDS, parseDatasetSite } from './dataset-site.js';
 
@@ -101,14 +102,29 @@ function lagSeconds(feed: Selectable<FeedsTable>, now: Date): number | null {
   return Math.max(0, Math.round((now.getTime() - ms) / 1000));
 }
 
+/**
+ * How long a feed has been due without a harvest reaching it (each page a harvest writes moves
+ * `next_poll_at` on), and whether that is longer than the stall time.
+ */
+function overdue(f: Selectable<FeedsTable>, now: Date, stallAfterSeconds: number) {
+  const overdueSeconds = Math.max(0, Math.floor((now.getTime() - f.next_poll_at.getTime()) / 1000));
+  return { overdueSeconds, stalled: overdueSeconds > stallAfterSeconds };
+}
+
 export function createCatalogService({
   database,
   http,
   clock,
+  harvestQueue,
+  stallAfterSeconds = 120,
 }: {
   database: Database;
   http: HttpClient;
   clock: Clock;
+  /** The harvest job queue's latest stall check (absent: not reported). */
+  harvestQueue?: () => Promise<QueueStatus | undefined>;
+  /** A feed due for longer than this without being harvested is reported stalled. */
+  stallAfterSeconds?: number;
 }) {
   const { db } = database;
 
@@ -220,6 +236,24 @@ export function createCatalogService({
       });
     },
 
+    /**
+     * The harvest queue as the job queues' stall check last saw it: whether harvesting as a whole
+     * is making progress (a wedged queue stops every feed, whatever each feed's own status says).
+     */
+    async harvestQueueHealth() {
+      if (!harvestQueue) return undefined;
+      const q = await harvestQueue();
+      return {
+        status: q?.stalled ? ('stalled' as const) : ('ok' as const),
+        dueJobs: q?.dueJobs ?? 0,
+        activeJobs: q?.activeJobs ?? 0,
+        oldestDueSeconds: q?.oldestDueSeconds ?? null,
+        reason: q?.reason ?? null,
+        description: q?.description ?? null,
+        stalledSince: q?.stalledSince?.toISOString() ?? null,
+      };
+    },
+
     /** Per feed: position, progress, lag, errors and the faults seen (dashboard, operators). */
     async feedHealth(publisherId?: number) {
       const feeds = await repo.listFeeds(db, publisherId);
@@ -246,6 +280,7 @@ export function createCatalogService({
         lastError: f.last_error,
         lastErrorAt: f.last_error_at?.toISOString() ?? null,
         nextPollAt: f.next_poll_at.toISOString(),
+        ...overdue(f, now, stallAfterSeconds),
         faults: faults
           .filter((x) => x.feed_id === f.id)
           .map((x) => ({

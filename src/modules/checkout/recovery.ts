@@ -225,7 +225,8 @@ export function createRecoveryScheduler({
   jobs,
   log,
   olderThanMs,
-  tickMs = 30_000,
+  // A quarter of the wait, at most 30 s: an order is settled within about 1.25× the wait.
+  tickMs = Math.min(30_000, Math.max(250, olderThanMs / 4)),
 }: {
   recovery: OrderRecovery;
   jobs: Jobs;
@@ -236,7 +237,7 @@ export function createRecoveryScheduler({
   const ticker = createTicker(
     async () => {
       if (!(await recovery.due(olderThanMs))) return false;
-      return (await jobs.send(RECOVER_ORDERS_JOB, { olderThanMs }, { singletonKey: 'recovery' })) !== null;
+      return (await jobs.sendUnlessBusy(RECOVER_ORDERS_JOB, [{ singletonKey: 'recovery', data: { olderThanMs } }])) > 0;
     },
     { intervalMs: tickMs, log, what: 'order recovery scheduling' },
   );

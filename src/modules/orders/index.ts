@@ -4,7 +4,12 @@ export type { CustomerSnapshot, OrderStatus, OrderStage } from './orders.tables.
 // Orders API (issue 7): history, order by id, upcoming items, cancellation, receipts, Orders feeds.
 export { createOrdersApi, REFUND_JOB } from './orders-api.service.js';
 export type { OrdersApi, OrdersApiDeps, SellerOrderUpdate } from './orders-api.service.js';
-export { createOrdersFeedReader, createOrdersFeedScheduler, ORDERS_FEED_JOB } from './orders-feed.js';
+export {
+  createOrdersFeedReader,
+  createOrdersFeedScheduler,
+  ORDERS_FEED_JOB,
+  ORDERS_HOUSEKEEPING_JOB,
+} from './orders-feed.js';
 export type { OrdersFeedReader, FeedRun } from './orders-feed.js';
 export { orderFeedsAdminRoutes, ordersRoutes } from './orders.routes.js';
 export { isPresentlyCancellable, cancellationDeadline } from './cancellation.js';

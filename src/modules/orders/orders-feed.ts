@@ -258,19 +258,23 @@ export function createOrdersFeedReader(deps: OrdersFeedReaderDeps) {
 export type OrdersFeedReader = ReturnType<typeof createOrdersFeedReader>;
 
 /**
- * Turns due feeds into durable jobs (a `stately` queue: one queued + one running per feed), and
- * finds new feeds and orders still without a receipt every few ticks. Same pattern as the
- * harvest scheduler.
+ * Finding new feeds and orders still without a receipt: periodic housekeeping that every
+ * process schedules and one does (a job throttled to one per 30 s slot across processes).
+ */
+export const ORDERS_HOUSEKEEPING_JOB = 'orders.housekeeping';
+
+/**
+ * Turns due feeds into durable jobs (a `stately` queue: one queued + one running per feed,
+ * across every process on the database; a feed whose job runs gets its next one after it), and
+ * every few ticks sends the housekeeping job. Same pattern as the harvest scheduler.
  */
 export function createOrdersFeedScheduler({
   reader,
-  orders,
   jobs,
   log,
   tickMs = 5_000,
 }: {
-  reader: OrdersFeedReader;
-  orders: Pick<OrdersApi, 'issueMissingReceipts'>;
+  reader: Pick<OrdersFeedReader, 'dueFeedIds'>;
   jobs: Jobs;
   log: Logger;
   tickMs?: number;
@@ -278,16 +282,13 @@ export function createOrdersFeedScheduler({
   let ticks = 0;
   const ticker = createTicker(
     async () => {
-      if (ticks % 6 === 0) {
-        await reader.discoverFeeds();
-        await orders.issueMissingReceipts();
-      }
+      if (ticks % 6 === 0)
+        await jobs.send(ORDERS_HOUSEKEEPING_JOB, {}, { singletonKey: 'housekeeping', oncePerSeconds: 30 });
       ticks += 1;
-      let sent = 0;
-      for (const feedId of await reader.dueFeedIds()) {
-        if (await jobs.send(ORDERS_FEED_JOB, { feedId }, { singletonKey: `orders-feed-${feedId}` })) sent += 1;
-      }
-      return sent;
+      return jobs.sendUnlessBusy(
+        ORDERS_FEED_JOB,
+        (await reader.dueFeedIds()).map((feedId) => ({ singletonKey: `orders-feed-${feedId}`, data: { feedId } })),
+      );
     },
     { intervalMs: tickMs, log, what: 'Orders feed scheduling' },
   );

@@ -407,9 +407,10 @@ export function createProjector(options: ProjectorOptions) {
 export type Projector = ReturnType<typeof createProjector>;
 
 /**
- * Sends a projection job whenever the catalog is ahead of the read model. The `stately` queue
- * holds at most one queued and one running job, so search trails harvesting by about a tick
- * and never blocks it.
+ * Sends a projection job whenever the catalog is ahead of the read model and no projection job
+ * is running or waiting to retry. One job at a time across every process on the database (the
+ * `stately` queue; a running job holds a lease, so a long first load is never run twice), so
+ * search trails harvesting by about a tick and never blocks it.
  */
 export function createProjectionScheduler({
   projector,
@@ -425,7 +426,7 @@ export function createProjectionScheduler({
   const ticker = createTicker(
     async () => {
       if (!(await projector.pending())) return false;
-      return (await jobs.send(PROJECT_JOB, {}, { singletonKey: 'search' })) !== null;
+      return (await jobs.sendUnlessBusy(PROJECT_JOB, [{ singletonKey: 'search', data: {} }])) > 0;
     },
     { intervalMs: tickMs, log, what: 'search projection scheduling' },
   );

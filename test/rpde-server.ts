@@ -13,6 +13,11 @@ export interface FeedItem {
   data?: Record<string, unknown>;
   /** Publish this tombstone without `modified` (a fault seen in the wild). */
   omitModified?: boolean;
+  /**
+   * Published as this JSON text in place of the item (it is still ordered by `modified`/`id`):
+   * for items JSON.stringify cannot make, e.g. 9,000-deep nesting, or that are not objects.
+   */
+  rawJson?: string;
 }
 
 export interface FeedFaults {
@@ -141,15 +146,18 @@ export class RpdeTestServer {
       ? `/feeds/${name}?afterTimestamp=${last.modified}&afterId=${encodeURIComponent(last.id)}`
       : `${url.pathname}${url.search}`;
     if (faults.loopToStart && page.length > 0) next = `/feeds/${name}`;
-    const body = {
-      next: faults.relativeNext ? next : `${this.base}${next}`,
-      items: page.map((i) =>
-        i.state === 'deleted'
-          ? { state: 'deleted', kind: i.kind, id: i.id, ...(i.omitModified ? {} : { modified: i.modified }) }
-          : { state: 'updated', kind: i.kind, id: i.id, modified: i.modified, data: i.data },
-      ),
-      license: 'https://creativecommons.org/licenses/by/4.0/',
-    };
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const items = page.map((i) =>
+      i.rawJson !== undefined
+        ? i.rawJson
+        : JSON.stringify(
+            i.state === 'deleted'
+              ? { state: 'deleted', kind: i.kind, id: i.id, ...(i.omitModified ? {} : { modified: i.modified }) }
+              : { state: 'updated', kind: i.kind, id: i.id, modified: i.modified, data: i.data },
+          ),
+    );
+    const body = `{"next":${JSON.stringify(faults.relativeNext ? next : `${this.base}${next}`)},"items":[${items.join(
+      ',',
+    )}],"license":"https://creativecommons.org/licenses/by/4.0/"}`;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
   }
 }

@@ -33,12 +33,16 @@ export interface FeedFaults {
   duplicateAcrossPages?: boolean;
   /** Every page's `next` points back at the first page (a loop). */
   loopToStart?: boolean;
+  /** `next` links on this base instead of the server's own (e.g. a private address). */
+  nextBase?: string;
 }
 
 export class RpdeTestServer {
   private server: http.Server;
   readonly feeds = new Map<string, { items: Map<string, FeedItem>; faults: FeedFaults; pageSize: number }>();
   requests = 0;
+  /** Path and query of every request, in order. */
+  readonly paths: string[] = [];
   base = '';
   /** Served as an HTML dataset site at /dataset when set. */
   dataset: Record<string, unknown> | null = null;
@@ -96,6 +100,7 @@ export class RpdeTestServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.requests += 1;
+    this.paths.push(req.url ?? '/');
     const url = new URL(req.url ?? '/', this.base);
     if (url.pathname === '/dataset' && this.dataset) {
       const json = JSON.stringify(this.dataset).replace(/</g, '\\u003c');
@@ -155,9 +160,8 @@ export class RpdeTestServer {
               : { state: 'updated', kind: i.kind, id: i.id, modified: i.modified, data: i.data },
           ),
     );
-    const body = `{"next":${JSON.stringify(faults.relativeNext ? next : `${this.base}${next}`)},"items":[${items.join(
-      ',',
-    )}],"license":"https://creativecommons.org/licenses/by/4.0/"}`;
+    const nextUrl = faults.relativeNext ? next : `${faults.nextBase ?? this.base}${next}`;
+    const body = `{"next":${JSON.stringify(nextUrl)},"items":[${items.join(',')}],"license":"https://creativecommons.org/licenses/by/4.0/"}`;
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
   }
 }

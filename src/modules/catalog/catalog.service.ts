@@ -166,7 +166,10 @@ export function createCatalogService({
         // What the dataset names is fetched later (feeds) or sent credentials (the booking
         // endpoint): the same policy applies to it now, so a refusal is seen at registration.
         const refused: string[] = [];
-        for (const u of [...found.feeds.map((f) => f.url), ...(found.bookingEndpointUrl ? [found.bookingEndpointUrl] : [])]) {
+        for (const u of [
+          ...found.feeds.map((f) => f.url),
+          ...(found.bookingEndpointUrl ? [found.bookingEndpointUrl] : []),
+        ]) {
           try {
             http.checkUrl(u);
           } catch (err) {

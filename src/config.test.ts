@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, outboundAllowedHosts } from './config.js';
 
 /** The problems `env` is rejected with (fails the test if it is accepted). */
 function problemsOf(env: Record<string, string>): string[] {
@@ -318,5 +318,38 @@ describe('loadConfig: payments', () => {
     expect(problems.some((p) => p.startsWith('PORT '))).toBe(true);
     expect(problems.some((p) => p.startsWith('LOG_LEVEL '))).toBe(true);
     expect(problems.filter((p) => p.startsWith('STRIPE_'))).toHaveLength(2);
+  });
+
+  it('closes the outbound policy by default, opening exactly the bundled sandbox origins while it runs', () => {
+    const config = loadConfig({});
+    expect(config.outbound).toEqual({ allowPrivate: false, allowedHosts: [] });
+    expect(outboundAllowedHosts(config)).toEqual(['localhost:3100', 'localhost:3101']);
+    expect(outboundAllowedHosts(loadConfig({ SANDBOX_ENABLED: 'false' }))).toEqual([]);
+    const custom = loadConfig({
+      OUTBOUND_ALLOW_PRIVATE: 'true',
+      OUTBOUND_ALLOWED_HOSTS: 'booking.internal, 10.0.0.5:8443,[::1]:9000',
+      SANDBOX_PUBLIC_URL: 'https://sandbox.example.org',
+      SANDBOX_INSTANCES: '1',
+    });
+    expect(custom.outbound).toEqual({
+      allowPrivate: true,
+      allowedHosts: ['booking.internal', '10.0.0.5:8443', '[::1]:9000'],
+    });
+    expect(outboundAllowedHosts(custom)).toEqual([
+      'booking.internal',
+      '10.0.0.5:8443',
+      '[::1]:9000',
+      'sandbox.example.org:443',
+    ]);
+  });
+
+  it('refuses OUTBOUND_ALLOWED_HOSTS entries that are not host[:port]', () => {
+    expect(problemsOf({ OUTBOUND_ALLOWED_HOSTS: 'ok.example, http://x.example/, a:99999' })).toEqual([
+      'OUTBOUND_ALLOWED_HOSTS must be comma-separated host or host:port entries (got "http://x.example/")',
+      'OUTBOUND_ALLOWED_HOSTS must be comma-separated host or host:port entries (got "a:99999")',
+    ]);
+    expect(problemsOf({ OUTBOUND_ALLOW_PRIVATE: 'maybe' })).toEqual([
+      'OUTBOUND_ALLOW_PRIVATE must be true or false (got "maybe")',
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseHostEntry } from './lib/outbound.js';
 
 /**
  * The only reader of process.env. Every setting is parsed and checked here once; all problems
@@ -32,6 +33,8 @@ export interface Config {
   /** How checkouts take payment (test-mode checkouts always use the sandbox provider). */
   payments: PaymentsConfig;
   recovery: RecoveryConfig;
+  /** Where requests to publisher-chosen URLs may go (src/lib/outbound.ts). */
+  outbound: OutboundConfig;
 }
 
 export interface JobsConfig {
@@ -52,6 +55,13 @@ export interface JobsConfig {
 /** Checkout recovery: when a pending order counts as interrupted and is settled by the sweep. */
 export interface RecoveryConfig {
   afterSeconds: number;
+}
+
+export interface OutboundConfig {
+  /** Allow loopback, private, link-local, CGNAT and unique-local addresses (cloud metadata never). */
+  allowPrivate: boolean;
+  /** `host` or `host:port` entries reached whatever address they resolve to. */
+  allowedHosts: string[];
 }
 
 export interface PaymentsConfig {
@@ -261,6 +271,29 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
         : undefined,
   };
 
+  const allowedHosts = (env.OUTBOUND_ALLOWED_HOSTS ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  for (const h of allowedHosts) {
+    try {
+      parseHostEntry(h);
+    } catch {
+      problems.push(`OUTBOUND_ALLOWED_HOSTS must be comma-separated host or host:port entries (got "${h}")`);
+    }
+  }
+  const outbound: OutboundConfig = {
+    allowPrivate: bool('OUTBOUND_ALLOW_PRIVATE', false),
+    allowedHosts: allowedHosts.filter((h) => {
+      try {
+        parseHostEntry(h);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  };
+
   const config: Config = {
     port,
     host,
@@ -290,9 +323,42 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     harvest,
     mail,
     payments,
+    outbound,
     ...overrides,
   };
 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * The bundled sandbox booking systems `npm start` runs (SANDBOX_INSTANCES of them): instance n
+ * listens on port + n with seed + n and keeps its data in `<dataDir>-<n+1>` (always embedded).
+ */
+export function sandboxInstances(config: Config): SandboxConfig[] {
+  if (!config.sandbox.enabled) return [];
+  return Array.from({ length: config.sandbox.instances }, (_, n) =>
+    n === 0
+      ? config.sandbox
+      : {
+          ...config.sandbox,
+          port: config.sandbox.port + n,
+          publicUrl: config.sandbox.publicUrl.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + n}`),
+          seed: config.sandbox.seed + n,
+          dataDir: `${config.sandbox.dataDir}-${n + 1}`,
+          databaseUrl: undefined,
+        },
+  );
+}
+
+/**
+ * OUTBOUND_ALLOWED_HOSTS plus, while the bundled sandbox is enabled, exactly its instances'
+ * origins (it is harvested and booked by this process over HTTP, usually on localhost).
+ */
+export function outboundAllowedHosts(config: Config): string[] {
+  const sandbox = sandboxInstances(config).map((s) => {
+    const u = new URL(s.publicUrl);
+    return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+  });
+  return [...new Set([...config.outbound.allowedHosts, ...sandbox])];
 }

@@ -1,9 +1,10 @@
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { Config } from './config.js';
+import { outboundAllowedHosts, type Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { createHttpClient, type HttpClient } from './lib/http-client.js';
+import { createOutboundPolicy, type OutboundPolicy, type Resolver } from './lib/outbound.js';
 import { VERSION } from './lib/version.js';
 import { createJobs, type Jobs } from './lib/jobs.js';
 
@@ -15,6 +16,8 @@ export interface Deps {
   clock: Clock;
   log: Logger;
   metrics: Registry;
+  /** Where requests to publisher-chosen URLs may go; `http` obeys it. */
+  outbound: OutboundPolicy;
   http: HttpClient;
 }
 
@@ -22,6 +25,8 @@ export interface DepsOverrides {
   database?: Database;
   clock?: Clock;
   log?: Logger;
+  /** Name resolution for the outbound policy (tests route public-looking names to local servers). */
+  resolve?: Resolver;
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
@@ -49,11 +54,17 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     stallAfterSeconds: config.jobs.stallAfterSeconds,
     metrics,
   });
-  const http = createHttpClient({ userAgent: `activehub/${VERSION} (+https://github.com/activehub)`, log });
-  return { config, database, jobs, clock: overrides.clock ?? systemClock, log, metrics, http };
+  const outbound = createOutboundPolicy({
+    allowPrivate: config.outbound.allowPrivate,
+    allowedHosts: outboundAllowedHosts(config),
+    ...(overrides.resolve ? { resolve: overrides.resolve } : {}),
+  });
+  const http = createHttpClient({ userAgent: `activehub/${VERSION} (+https://github.com/activehub)`, log, outbound });
+  return { config, database, jobs, clock: overrides.clock ?? systemClock, log, metrics, outbound, http };
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
   await deps.jobs.stop();
   await deps.database.close();
+  await deps.outbound.close();
 }

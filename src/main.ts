@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp, buildServices } from './app.js';
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, sandboxInstances, type Config } from './config.js';
 import { migrateToLatest } from './db/migrate.js';
 import { closeDeps, createDeps } from './deps.js';
 import { createHarvestScheduler } from './modules/catalog/index.js';
@@ -55,24 +55,12 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   // The bundled booking system: same process, own port and database; reached only over HTTP.
   // Two instances by default (different seeds): two independent publishers to harvest.
   const sandboxes: { handle: SandboxHandle; publicUrl: string }[] = [];
-  if (config.sandbox.enabled) {
-    for (let n = 0; n < config.sandbox.instances; n += 1) {
-      const instance =
-        n === 0
-          ? config.sandbox
-          : {
-              ...config.sandbox,
-              port: config.sandbox.port + n,
-              publicUrl: config.sandbox.publicUrl.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + n}`),
-              seed: config.sandbox.seed + n,
-              dataDir: `${config.sandbox.dataDir}-${n + 1}`,
-              databaseUrl: undefined,
-            };
-      sandboxes.push({
-        handle: await startSandbox(instance, { log: deps.log, host: config.host }),
-        publicUrl: instance.publicUrl,
-      });
-    }
+  // Their origins are open to the outbound policy (deps.ts: outboundAllowedHosts).
+  for (const instance of sandboxInstances(config)) {
+    sandboxes.push({
+      handle: await startSandbox(instance, { log: deps.log, host: config.host }),
+      publicUrl: instance.publicUrl,
+    });
   }
 
   // Publishers to harvest: the bundled sandbox (unless turned off) and any configured dataset

@@ -10,6 +10,12 @@ import { openDatabase, type Database } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { createDeps, type Deps } from '../src/deps.js';
 import type { Clock } from '../src/lib/clock.js';
+import {
+  createOutboundPolicy,
+  type OutboundPolicy,
+  type OutboundPolicyOptions,
+  type Resolver,
+} from '../src/lib/outbound.js';
 import type { Product } from '../src/modules/brokers/index.js';
 
 /** A fresh database for one test file, copied from the run's migrated snapshot. */
@@ -54,8 +60,19 @@ export interface TestContext {
 
 let brokerCounter = 0;
 
+/**
+ * The outbound policy tests run with: test servers listen on 127.0.0.1, so loopback (and other
+ * private addresses) are allowed unless a test asks for the default, closed policy.
+ */
+export const TEST_OUTBOUND: Config['outbound'] = { allowPrivate: true, allowedHosts: [] };
+
+/** An outbound policy for tests that build their own HTTP client (closed with the test's servers). */
+export function testOutbound(options: Partial<OutboundPolicyOptions> = {}): OutboundPolicy {
+  return createOutboundPolicy({ ...TEST_OUTBOUND, ...options });
+}
+
 export async function createTestContext(
-  options: { config?: Partial<Config>; clock?: Clock; log?: Logger } = {},
+  options: { config?: Partial<Config>; clock?: Clock; log?: Logger; resolve?: Resolver } = {},
 ): Promise<TestContext> {
   const database = await openTestDatabase();
   const config = loadConfig(
@@ -65,6 +82,7 @@ export async function createTestContext(
       logLevel: 'silent',
       seedDemo: false,
       authCacheTtlMs: 0,
+      outbound: TEST_OUTBOUND,
       ...options.config,
     },
   );
@@ -72,6 +90,7 @@ export async function createTestContext(
     database,
     log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.resolve ? { resolve: options.resolve } : {}),
   });
   const services = buildServices(deps);
   const app = await buildApp(deps, services);
@@ -98,6 +117,7 @@ export async function createTestContext(
       await app.close();
       await deps.jobs.stop();
       await database.close();
+      await deps.outbound.close();
     },
   };
 }

@@ -13,6 +13,11 @@ export interface FeedItem {
   data?: Record<string, unknown>;
   /** Publish this tombstone without `modified` (a fault seen in the wild). */
   omitModified?: boolean;
+  /**
+   * Published as this JSON text in place of the item (it is still ordered by `modified`/`id`):
+   * for items JSON.stringify cannot make, e.g. 9,000-deep nesting, or that are not objects.
+   */
+  rawJson?: string;
 }
 
 export interface FeedFaults {
@@ -28,12 +33,16 @@ export interface FeedFaults {
   duplicateAcrossPages?: boolean;
   /** Every page's `next` points back at the first page (a loop). */
   loopToStart?: boolean;
+  /** `next` links on this base instead of the server's own (e.g. a private address). */
+  nextBase?: string;
 }
 
 export class RpdeTestServer {
   private server: http.Server;
   readonly feeds = new Map<string, { items: Map<string, FeedItem>; faults: FeedFaults; pageSize: number }>();
   requests = 0;
+  /** Path and query of every request, in order. */
+  readonly paths: string[] = [];
   base = '';
   /** Served as an HTML dataset site at /dataset when set. */
   dataset: Record<string, unknown> | null = null;
@@ -91,6 +100,7 @@ export class RpdeTestServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.requests += 1;
+    this.paths.push(req.url ?? '/');
     const url = new URL(req.url ?? '/', this.base);
     if (url.pathname === '/dataset' && this.dataset) {
       const json = JSON.stringify(this.dataset).replace(/</g, '\\u003c');
@@ -141,15 +151,17 @@ export class RpdeTestServer {
       ? `/feeds/${name}?afterTimestamp=${last.modified}&afterId=${encodeURIComponent(last.id)}`
       : `${url.pathname}${url.search}`;
     if (faults.loopToStart && page.length > 0) next = `/feeds/${name}`;
-    const body = {
-      next: faults.relativeNext ? next : `${this.base}${next}`,
-      items: page.map((i) =>
-        i.state === 'deleted'
-          ? { state: 'deleted', kind: i.kind, id: i.id, ...(i.omitModified ? {} : { modified: i.modified }) }
-          : { state: 'updated', kind: i.kind, id: i.id, modified: i.modified, data: i.data },
-      ),
-      license: 'https://creativecommons.org/licenses/by/4.0/',
-    };
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const items = page.map((i) =>
+      i.rawJson !== undefined
+        ? i.rawJson
+        : JSON.stringify(
+            i.state === 'deleted'
+              ? { state: 'deleted', kind: i.kind, id: i.id, ...(i.omitModified ? {} : { modified: i.modified }) }
+              : { state: 'updated', kind: i.kind, id: i.id, modified: i.modified, data: i.data },
+          ),
+    );
+    const nextUrl = faults.relativeNext ? next : `${faults.nextBase ?? this.base}${next}`;
+    const body = `{"next":${JSON.stringify(nextUrl)},"items":[${items.join(',')}],"license":"https://creativecommons.org/licenses/by/4.0/"}`;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
   }
 }

@@ -299,7 +299,11 @@ async function main() {
   }
   const dataDir = path.join(tmp, 'ah');
   const log = pino({ level: 'warn' });
-  const config = loadConfig({}, { logLevel: 'warn', seedDemo: false, databaseUrl, dataDir });
+  // The bench's seller runs on this machine (the sandbox on 127.0.0.1).
+  const config = loadConfig(
+    {},
+    { logLevel: 'warn', seedDemo: false, databaseUrl, dataDir, outbound: { allowPrivate: true, allowedHosts: [] } },
+  );
   const database = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir });
   let apiKey: string;
   let sellerOnly: number[];
@@ -381,6 +385,8 @@ async function main() {
       // rendered and stored by their delivery job in this process while the checkouts go on.
       JOBS_ENABLED: values['without-jobs'] ? 'false' : 'true',
       RATE_LIMIT_MAX: '10000000',
+      // The seller is a sandbox on 127.0.0.1.
+      OUTBOUND_ALLOW_PRIVATE: 'true',
     },
   );
   await waitFor(`${base}/health`, 'activehub');

@@ -30,6 +30,8 @@ const config = loadConfig(
     databaseUrl,
     logLevel: 'warn',
     harvest: { enabled: false, pollIntervalMs: 8000, concurrency, registerSandbox: false, datasetUrls: [] },
+    // The bench's publisher runs on this machine (the sandbox on 127.0.0.1).
+    outbound: { allowPrivate: true, allowedHosts: [] },
   },
 );
 const deps = await createDeps(config, { log: pino({ level: 'warn' }) });

@@ -16,6 +16,8 @@ export async function benchServices(databaseUrl: string) {
       databaseUrl,
       logLevel: 'warn',
       harvest: { enabled: false, pollIntervalMs: 8000, concurrency: 4, registerSandbox: false, datasetUrls: [] },
+      // The bench's publisher runs on this machine (the sandbox on 127.0.0.1).
+      outbound: { allowPrivate: true, allowedHosts: [] },
     },
   );
   const deps = await createDeps(config, { log: pino({ level: 'warn' }) });

@@ -148,6 +148,8 @@ async function startServer(dbUrl: string): Promise<string> {
     HARVEST_REGISTER_SANDBOX: 'false',
     RATE_LIMIT_MAX: '10000000',
     AUTH_CACHE_TTL_MS: '60000',
+    // Its seller (cancellations) is a sandbox on 127.0.0.1.
+    OUTBOUND_ALLOW_PRIVATE: 'true',
   };
   const profiling = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF)}`] : [];
   const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'src/main.ts'], {

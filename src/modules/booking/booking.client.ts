@@ -73,16 +73,28 @@ export function createBookingClient({ http, log, retries = 1 }: BookingClientOpt
         http.request(url, {
           method,
           headers: {
-            ...target.headers,
             accept: BOOKING_MEDIA_TYPE,
             ...(body === undefined ? {} : { 'content-type': BOOKING_MEDIA_TYPE }),
           },
+          // The booking-partner credentials go to the booking endpoint and nowhere else: a
+          // redirect is not followed but answered as the error it is (a 3xx is not an Open
+          // Booking API response).
+          credentials: target.headers,
+          redirect: 'manual',
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
           retries,
         }),
       );
     } catch (err) {
       const kind = err instanceof HttpError ? err.kind : 'network';
+      if (kind === 'blocked') {
+        // The endpoint's address is refused by the outbound policy (lib/outbound.ts).
+        log.warn({ url, method, err: (err as Error).message }, 'booking endpoint refused by the outbound policy');
+        throw new BookingError(problemFor('not_bookable'), {
+          retryable: false,
+          detail: `${method} ${url}: blocked ${(err as Error).message}`,
+        });
+      }
       log.warn({ url, method, kind, err: (err as Error).message }, 'booking system unreachable');
       throw new BookingError(problemFor('seller_unavailable'), {
         retryable: kind !== 'too_large',

@@ -55,11 +55,12 @@ let later: Opp;
 /** deps.http with every request recorded on its way out (the process edge; nothing is faked). */
 function recording(http: HttpClient): HttpClient {
   return {
+    checkUrl: (url) => http.checkUrl(url),
     request(url, init = {}) {
       sent.push({
         method: init.method ?? 'GET',
         url,
-        headers: init.headers ?? {},
+        headers: { ...init.headers, ...init.credentials },
         body: init.body ? JSON.parse(init.body) : undefined,
       });
       return http.request(url, init);
@@ -93,7 +94,7 @@ beforeAll(async () => {
   });
   booking = createBookingService({
     database: t.deps.database,
-    http: recording(createHttpClient({ userAgent: 'activehub-test', retryBaseMs: 50 })),
+    http: recording(createHttpClient({ userAgent: 'activehub-test', outbound: t.deps.outbound, retryBaseMs: 50 })),
     clock: systemClock,
     log: pino({ level: 'silent' }),
     catalog: t.services.catalog,
@@ -236,7 +237,7 @@ describe('targets and credentials', () => {
     const service = (targetCacheMs: number) =>
       createBookingService({
         database: t.deps.database,
-        http: createHttpClient({ userAgent: 'activehub-test' }),
+        http: createHttpClient({ userAgent: 'activehub-test', outbound: t.deps.outbound }),
         clock: systemClock,
         log: pino({ level: 'silent' }),
         catalog: t.services.catalog,
@@ -591,7 +592,12 @@ describe('failures of the seller or of our credentials', () => {
     const at = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     const quick = createBookingService({
       database: t.deps.database,
-      http: createHttpClient({ userAgent: 'activehub-test', timeoutMs: 300, retryBaseMs: 10 }),
+      http: createHttpClient({
+        userAgent: 'activehub-test',
+        outbound: t.deps.outbound,
+        timeoutMs: 300,
+        retryBaseMs: 10,
+      }),
       clock: systemClock,
       log: pino({ level: 'silent' }),
       catalog: t.services.catalog,

@@ -1,6 +1,7 @@
 import { sql, type Insertable, type RawBuilder, type Selectable, type Updateable } from 'kysely';
 import type { Executor } from '../../db/database.js';
 import type { CatalogEntitiesTable, FeedStatus, FeedsTable, PublishersTable } from '../../db/schema.js';
+import { repairText, truncateText } from '../../lib/untrusted-json.js';
 
 // ---- publishers -------------------------------------------------------------------------
 
@@ -60,12 +61,10 @@ export function updateFeed(db: Executor, id: number, changes: Updateable<FeedsTa
   return db.updateTable('feeds').set(changes).where('id', '=', id).execute();
 }
 
-export function recordFeedFaults(
-  db: Executor,
-  feedId: number,
-  faults: { fault: string; message: string; count: number }[],
-  at: Date,
-) {
+/** A fault message fit for a text column: NUL and unpaired surrogates replaced, ≤ 1,000 characters. */
+const storableMessage = (message: string) => truncateText(repairText(message), 1000);
+
+export function recordFeedFaults(db: Executor, feedId: number, faults: FaultCount[], at: Date) {
   if (faults.length === 0) return Promise.resolve();
   return db
     .insertInto('feed_faults')
@@ -76,7 +75,7 @@ export function recordFeedFaults(
         count: f.count,
         first_at: at,
         last_at: at,
-        last_message: f.message.slice(0, 1000),
+        last_message: storableMessage(f.message),
       })),
     )
     .onConflict((oc) =>
@@ -225,7 +224,13 @@ export interface FeedAdvance {
   status: FeedStatus;
   nextPollAt: Date;
   caughtUp: boolean;
-  faults: { fault: string; message: string; count: number }[];
+}
+
+/** A fault kind seen `count` times, with a message naming (some of) the items. */
+export interface FaultCount {
+  fault: string;
+  message: string;
+  count: number;
 }
 
 export interface PageWrite {
@@ -242,6 +247,8 @@ export interface PageWrite {
   deletedItemIds: number[];
   /** With it, the feed's cursor and counters move in the same statement. */
   advance?: FeedAdvance;
+  /** Faults to count against the feed in the same statement. */
+  faults?: FaultCount[];
 }
 
 /**
@@ -313,8 +320,8 @@ export async function writePage(db: Executor, w: PageWrite): Promise<Selectable<
   }
 
   const a = w.advance;
-  if (a && a.faults.length > 0) {
-    const faults = a.faults.map((f) => ({ fault: f.fault, count: f.count, message: f.message.slice(0, 1000) }));
+  if (w.faults && w.faults.length > 0) {
+    const faults = w.faults.map((f) => ({ fault: f.fault, count: f.count, message: storableMessage(f.message) }));
     ctes.push(
       sql`faults as (
         insert into feed_faults (feed_id, fault, count, first_at, last_at, last_message)

@@ -3,7 +3,7 @@ import type { Database } from '../../db/database.js';
 import type { CatalogEntitiesTable, FeedsTable } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
-import type { HttpClient } from '../../lib/http-client.js';
+import { HttpError, type HttpClient } from '../../lib/http-client.js';
 import type { QueueStatus } from '../../lib/jobs.js';
 import * as repo from './catalog.repository.js';
 import { FEED_KINDS, parseDatasetSite } from './dataset-site.js';
@@ -79,7 +79,7 @@ export interface PublisherInput {
   feeds?: { url: string; kind: string }[] | undefined;
 }
 
-function checkUrl(value: string, field: string): string {
+function absoluteHttpUrl(value: string, field: string): string {
   try {
     const u = new URL(value);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
@@ -89,6 +89,13 @@ function checkUrl(value: string, field: string): string {
       fieldErrors: [{ path: `/${field}`, message: 'must be an absolute http(s) URL' }],
     });
   }
+}
+
+/** The 400 for a URL the outbound policy refuses (lib/outbound.ts). */
+function refusedUrl(field: string, err: HttpError): AppError {
+  return new AppError('BAD_REQUEST', `${field} is refused by the outbound policy: ${err.message}`, {
+    fieldErrors: [{ path: `/${field}`, message: `refused by the outbound policy: ${err.message}` }],
+  });
 }
 
 /** Feed lag: how far behind the feed's newest change we are, when `modified` is a time. */
@@ -128,11 +135,25 @@ export function createCatalogService({
 }) {
   const { db } = database;
 
+  /** An absolute http(s) URL the outbound policy does not refuse outright; else a 400 naming `field`. */
+  function checkUrl(value: string, field: string): string {
+    const url = absoluteHttpUrl(value, field);
+    try {
+      http.checkUrl(url);
+    } catch (err) {
+      if (err instanceof HttpError) throw refusedUrl(field, err);
+      throw err;
+    }
+    return url;
+  }
+
   async function discover(datasetUrl: string) {
     let res;
     try {
       res = await http.request(datasetUrl, { headers: { accept: 'text/html, application/ld+json, application/json' } });
     } catch (err) {
+      // A host name whose addresses the policy refuses is found out only when it is fetched.
+      if (err instanceof HttpError && err.kind === 'blocked') throw refusedUrl('datasetUrl', err);
       throw new AppError('BAD_REQUEST', `Could not fetch the dataset site: ${(err as Error).message}`);
     }
     if (res.status !== 200) throw new AppError('BAD_REQUEST', `The dataset site answered HTTP ${res.status}.`);
@@ -156,6 +177,27 @@ export function createCatalogService({
           throw new AppError(
             'BAD_REQUEST',
             'The dataset site lists no RPDE feeds of a known kind in its distribution.',
+          );
+        }
+        // What the dataset names is fetched later (feeds) or sent credentials (the booking
+        // endpoint): the same policy applies to it now, so a refusal is seen at registration.
+        const refused: string[] = [];
+        for (const u of [
+          ...found.feeds.map((f) => f.url),
+          ...(found.bookingEndpointUrl ? [found.bookingEndpointUrl] : []),
+        ]) {
+          try {
+            http.checkUrl(u);
+          } catch (err) {
+            if (!(err instanceof HttpError)) throw err;
+            refused.push(err.message);
+          }
+        }
+        if (refused.length > 0) {
+          throw new AppError(
+            'BAD_REQUEST',
+            `The dataset site names URLs the outbound policy refuses: ${refused.slice(0, 5).join('; ')}`,
+            { fieldErrors: [{ path: '/datasetUrl', message: 'names URLs the outbound policy refuses' }] },
           );
         }
         return db.transaction().execute(async (trx) => {

@@ -1,3 +1,5 @@
+import { checkJson } from '../../lib/untrusted-json.js';
+
 /**
  * Reads an OpenActive dataset site (openactive.md §1.15): the HTML page embeds a `Dataset` in a
  * JSON-LD script; its `distribution` lists the RPDE feeds and `accessService.endpointUrl` is the
@@ -100,6 +102,11 @@ export function parseDatasetSite(body: string, pageUrl: string): DiscoveredDatas
     }
   }
   if (!dataset) throw new Error('No Dataset JSON-LD found on the page');
+  // The publisher's document is held to the limits of its feed items (repaired text, capped
+  // lengths, no non-http(s) links) before anything is taken from it or stored.
+  const checked = checkJson(dataset);
+  if (!checked.ok) throw new Error(`The Dataset cannot be used: ${checked.message}`);
+  dataset = checked.value;
 
   const feeds: { url: string; kind: string }[] = [];
   const distribution = Array.isArray(dataset.distribution)

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openTestDatabase } from '../../../test/helpers.js';
+import { openTestDatabase, testOutbound } from '../../../test/helpers.js';
 import { RpdeTestServer } from '../../../test/rpde-server.js';
 import type { Database } from '../../db/database.js';
 import { fixedClock } from '../../lib/clock.js';
@@ -20,7 +20,8 @@ let server: RpdeTestServer;
 const clock = fixedClock(new Date('2026-11-26T10:00:00Z'));
 const log = pino({ level: 'silent' });
 // The timeout leaves room for a loaded machine; the slow feed below answers well after it.
-const http = createHttpClient({ userAgent: 'activehub-test', retries: 1, retryBaseMs: 5, timeoutMs: 1200 });
+const outbound = testOutbound();
+const http = createHttpClient({ userAgent: 'activehub-test', outbound, retries: 1, retryBaseMs: 5, timeoutMs: 1200 });
 
 beforeAll(async () => {
   database = await openTestDatabase();
@@ -29,6 +30,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await database?.close();
+  await outbound.close();
 });
 
 function newHarvester() {

@@ -8,6 +8,7 @@ import { compareModified, parseRpdePage, RpdePageError, type RpdeItem, type Rpde
 import type { Vocabularies } from '../../lib/vocabularies.js';
 import * as repo from './catalog.repository.js';
 import type { EntityRecord } from './catalog.repository.js';
+import { quoteUntrusted, repairText, truncateText } from '../../lib/untrusted-json.js';
 import { extractEntities, type NormalisedEntity } from './normalise.js';
 
 type Feed = Selectable<FeedsTable>;
@@ -46,6 +47,17 @@ export interface WalkResult {
 
 const FAILURE_BASE_MS = 8_000;
 const FAILURE_CAP_MS = 30 * 60_000;
+/** Faults that mean an item was not stored (the others are repaired or only noted). */
+const LEFT_OUT = new Set(['invalid_item', 'invalid_id', 'too_deep', 'item_too_large', 'rejected_item']);
+
+const HTTP_FAULTS: Record<HttpError['kind'], string> = {
+  timeout: 'timeout',
+  too_large: 'too_large',
+  network: 'network',
+  http: 'network',
+  redirect: 'redirect',
+  blocked: 'blocked_url',
+};
 /** A feed that answered 404/410 is retried rarely: it may come back (publisher redeploys). */
 const GONE_RETRY_MS = 30 * 60_000;
 
@@ -90,8 +102,41 @@ export interface AppliedPage {
   updated: number;
   deleted: number;
   stale: number;
+  /** Items the database refused (see `applyPage`): left out, counted as `rejected_item`. */
+  rejected: number;
   /** The feed row after the page; `undefined` if the feed was removed meanwhile (nothing written). */
   feed: Feed | undefined;
+}
+
+/** At most this many messages are kept per fault kind and page (each names its item). */
+const MESSAGES_PER_FAULT = 5;
+
+/** Faults by kind: a count, and a message naming the first few items. */
+export function tallyFaults(faults: { fault: string; message: string }[]): repo.FaultCount[] {
+  const byKind = new Map<string, { messages: string[]; count: number }>();
+  for (const f of faults) {
+    const seen = byKind.get(f.fault) ?? { messages: [], count: 0 };
+    seen.count += 1;
+    if (seen.messages.length < MESSAGES_PER_FAULT) seen.messages.push(f.message);
+    byKind.set(f.fault, seen);
+  }
+  return [...byKind].map(([fault, { messages, count }]) => ({
+    fault,
+    count,
+    message: messages.join('; ') + (count > messages.length ? `; and ${count - messages.length} more on the page` : ''),
+  }));
+}
+
+/**
+ * Errors a write can get from the data it carries, not from the database being unwell:
+ * PostgreSQL's data exceptions (class 22: bad text, dates, numbers, JSON) and program limits
+ * (class 54: an index entry too large, nesting too deep), which PGlite reports with the same
+ * codes, and a serialisation that exceeds JavaScript's own limits (RangeError).
+ */
+export function isDataError(err: unknown): boolean {
+  if (err instanceof RangeError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
 }
 
 /**
@@ -101,6 +146,13 @@ export interface AppliedPage {
  * the position). Items not newer than what is stored (a duplicate across pages, an out-of-order
  * replay, a re-harvest) are skipped and not written at all. `updated` replaces the whole item
  * and the entities it holds; `deleted` removes the item and its entities.
+ *
+ * Items were held to their limits when the page was parsed (lib/rpde.ts); should the database
+ * still refuse the write because of something an item holds (`isDataError`), the page is split
+ * in halves and each written on its own, down to the single items it refuses: those are left out
+ * and counted (`rejected_item`, with their ids), the rest is written, and the cursor moves on in
+ * a last statement. A good page costs one statement as before; k bad items cost about
+ * 2·k·log2(n) more. `db` must not be a transaction (a refused statement would abort it).
  */
 export async function applyPage(
   db: Executor,
@@ -109,6 +161,7 @@ export async function applyPage(
   vocab: Vocabularies,
   now: Date,
   advance?: Omit<repo.FeedAdvance, 'updated' | 'deleted'>,
+  pageFaults: { fault: string; message: string }[] = [],
 ): Promise<AppliedPage> {
   // An item twice on one page (the parser already prevents it; callers may not): the newer copy
   // counts, as in parseRpdePage.
@@ -130,34 +183,83 @@ export async function applyPage(
   const toDelete = items.filter((i) => i.state === 'deleted' && stored.has(i.id) && !isStale(i));
   const stale = items.filter(isStale).length;
 
-  // The same object can be embedded in several items (one EventSeries in many SessionSeries):
-  // the latest copy on the page wins.
-  const entities = new Map<string, EntityRecord>();
+  const faults = [...pageFaults];
+  const records = new Map<RpdeItem, EntityRecord[]>();
   for (const item of toUpdate) {
-    for (const e of extractEntities(item.data!, `${feed.url}#${item.id}`, vocab)) {
-      entities.set(e.oaId, toRecord(e, item));
+    const problems: string[] = [];
+    records.set(
+      item,
+      extractEntities(item.data!, `${feed.url}#${item.id}`, vocab, problems).map((e) => toRecord(e, item)),
+    );
+    for (const p of problems) faults.push({ fault: 'invalid_date', message: `Item ${quoteUntrusted(item.id)}: ${p}` });
+  }
+
+  const write = (updates: RpdeItem[], deletes: RpdeItem[], last: boolean) => {
+    // The same object can be embedded in several items (one EventSeries in many SessionSeries):
+    // the latest copy on the page wins.
+    const entities = new Map<string, EntityRecord>();
+    for (const item of updates) for (const r of records.get(item)!) entities.set(r.oa_id, r);
+    const replacedItemIds: number[] = [];
+    for (const i of updates) {
+      const s = stored.get(i.id);
+      if (s) replacedItemIds.push(s.id);
     }
+    return repo.writePage(db, {
+      feedId: feed.id,
+      publisherId: feed.publisher_id,
+      at: now,
+      items: updates.map((i) => ({ item_id: i.id, kind: i.kind, modified: i.modified!, data: i.data! })),
+      entities: [...entities.values()],
+      replacedItemIds,
+      deletedItemIds: deletes.map((i) => stored.get(i.id)!.id),
+      ...(last && advance ? { advance: { ...advance, updated: written.updated, deleted: written.deleted } } : {}),
+      ...(last ? { faults: tallyFaults(faults) } : {}),
+    });
+  };
+  const written = { updated: toUpdate.length, deleted: toDelete.length };
+
+  if (toUpdate.length === 0 && toDelete.length === 0 && !advance && faults.length === 0) {
+    return { updated: 0, deleted: 0, stale, rejected: 0, feed };
   }
-  const replacedItemIds: number[] = [];
-  for (const i of toUpdate) {
-    const s = stored.get(i.id);
-    if (s) replacedItemIds.push(s.id);
+  try {
+    const after = await write(toUpdate, toDelete, true);
+    return { ...written, stale, rejected: 0, feed: after };
+  } catch (err) {
+    if (!isDataError(err)) throw err;
   }
-  const nothingToWrite = toUpdate.length === 0 && toDelete.length === 0;
-  const after =
-    nothingToWrite && !advance
-      ? feed
-      : await repo.writePage(db, {
-          feedId: feed.id,
-          publisherId: feed.publisher_id,
-          at: now,
-          items: toUpdate.map((i) => ({ item_id: i.id, kind: i.kind, modified: i.modified!, data: i.data! })),
-          entities: [...entities.values()],
-          replacedItemIds,
-          deletedItemIds: toDelete.map((i) => stored.get(i.id)!.id),
-          ...(advance ? { advance: { ...advance, updated: toUpdate.length, deleted: toDelete.length } } : {}),
+
+  // Some item made the database refuse the page: find it (them) by halves.
+  written.updated = 0;
+  written.deleted = 0;
+  let rejected = 0;
+  let gone = false;
+  const isolate = async (part: RpdeItem[]): Promise<void> => {
+    if (part.length === 0 || gone) return;
+    const updates = part.filter((i) => i.state === 'updated');
+    const deletes = part.filter((i) => i.state === 'deleted');
+    try {
+      if ((await write(updates, deletes, false)) === undefined) gone = true;
+      written.updated += updates.length;
+      written.deleted += deletes.length;
+      return;
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      if (part.length === 1) {
+        rejected += 1;
+        faults.push({
+          fault: 'rejected_item',
+          message: `Item ${quoteUntrusted(part[0]!.id)} refused by the database: ${quoteUntrusted((err as Error).message, 200)}`,
         });
-  return { updated: toUpdate.length, deleted: toDelete.length, stale, feed: after };
+        return;
+      }
+    }
+    const half = Math.ceil(part.length / 2);
+    await isolate(part.slice(0, half));
+    await isolate(part.slice(half));
+  };
+  await isolate([...toUpdate, ...toDelete]);
+  const after = gone ? undefined : await write([], [], true);
+  return { ...written, stale, rejected, feed: after };
 }
 
 export function createHarvester(options: HarvesterOptions) {
@@ -176,7 +278,7 @@ export function createHarvester(options: HarvesterOptions) {
       await repo.updateFeed(trx, feed.id, {
         status: 'failing',
         consecutive_failures: failures,
-        last_error: `${fault}: ${message}`.slice(0, 2000),
+        last_error: truncateText(repairText(`${fault}: ${message}`), 2000),
         last_error_at: now,
         next_poll_at: new Date(now.getTime() + retryInMs),
       });
@@ -234,13 +336,12 @@ export function createHarvester(options: HarvesterOptions) {
         }
         page = parseRpdePage(res.text, url);
       } catch (err) {
-        if (err instanceof HttpError) {
-          await fail(
-            feed,
-            err.kind === 'timeout' ? 'timeout' : err.kind === 'too_large' ? 'too_large' : 'network',
-            err.message,
-            failureBackoff(feed),
-          );
+        if (err instanceof HttpError && err.kind === 'blocked') {
+          // The outbound policy refuses the URL (lib/outbound.ts): it is not fetched, and is
+          // tried again rarely (the operator may allow it, the publisher may fix its links).
+          await fail(feed, 'blocked_url', err.message, GONE_RETRY_MS);
+        } else if (err instanceof HttpError) {
+          await fail(feed, HTTP_FAULTS[err.kind], err.message, failureBackoff(feed));
         } else if (err instanceof RpdePageError) {
           await fail(feed, err.fault, err.message, failureBackoff(feed));
         } else {
@@ -254,15 +355,10 @@ export function createHarvester(options: HarvesterOptions) {
       // would loop forever: treat the feed as caught up and report it.
       const loop = !page.isLastPage && visited.has(page.next);
       visited.add(url);
-      const faults = new Map<string, { fault: string; message: string; count: number }>();
-      for (const f of page.faults) {
-        const seen = faults.get(f.fault);
-        if (seen) seen.count += 1;
-        else faults.set(f.fault, { ...f, count: 1 });
-      }
-      if (loop && !faults.has('next_loop'))
-        faults.set('next_loop', { fault: 'next_loop', message: `next returns to ${page.next}`, count: 1 });
-      const caughtUp = page.isLastPage || loop || faults.has('next_loop');
+      const faults: { fault: string; message: string }[] = [...page.faults];
+      const looped = faults.some((f) => f.fault === 'next_loop');
+      if (loop && !looped) faults.push({ fault: 'next_loop', message: `next returns to ${page.next}` });
+      const caughtUp = page.isLastPage || loop || looped;
       const now = clock.now();
       let newest: string | null = null;
       for (const item of page.items) {
@@ -275,14 +371,25 @@ export function createHarvester(options: HarvesterOptions) {
       const morePages = !caughtUp && (limits.maxPages === undefined || result.pages + 1 < limits.maxPages);
       if (morePages) prefetched = { url: page.next, response: fetchPage(page.next) };
 
-      const applied = await applyPage(db, feed, page.items, vocab, now, {
-        nextUrl: caughtUp && !page.isLastPage ? url : page.next,
-        newestModified: newest,
-        status: caughtUp ? 'caught_up' : 'harvesting',
-        nextPollAt: new Date(now.getTime() + (caughtUp ? pollIntervalMs : 0)),
-        caughtUp,
-        faults: [...faults.values()],
-      });
+      const applied = await applyPage(
+        db,
+        feed,
+        page.items,
+        vocab,
+        now,
+        {
+          nextUrl: caughtUp && !page.isLastPage ? url : page.next,
+          newestModified: newest,
+          status: caughtUp ? 'caught_up' : 'harvesting',
+          nextPollAt: new Date(now.getTime() + (caughtUp ? pollIntervalMs : 0)),
+          caughtUp,
+        },
+        faults,
+      );
+      if (applied.rejected > 0 || faults.some((f) => LEFT_OUT.has(f.fault))) {
+        const kinds = [...new Set([...faults.map((f) => f.fault), ...(applied.rejected ? ['rejected_item'] : [])])];
+        log.warn({ feed: feed.url, url, faults: kinds }, 'items left out of a feed page');
+      }
       if (!applied.feed) return result; // the feed was removed while we walked it
       feed = applied.feed;
       result.pages += 1;

@@ -72,6 +72,15 @@ function int(v: unknown): number | null {
   return n !== null && Number.isInteger(n) && n >= 0 && n <= 2_147_483_647 ? n : null;
 }
 
+/**
+ * The instants the catalog takes: from 1900 up to the end of 2999. Anything outside is a
+ * publisher's mistake (or an attack: PostgreSQL cannot read the years JavaScript writes as
+ * ±YYYYYY, and one such value used to fail a whole page) and is treated as no date.
+ */
+export const EARLIEST_INSTANT = Date.UTC(1900, 0, 1);
+export const LATEST_INSTANT = Date.UTC(3000, 0, 1);
+const inCatalogRange = (ms: number) => ms >= EARLIEST_INSTANT && ms < LATEST_INSTANT;
+
 /** ISO 8601 instant; a value without an offset is read as Europe/London local time. */
 export function parseInstant(v: unknown): Date | null {
   const s = str(v);
@@ -80,10 +89,10 @@ export function parseInstant(v: unknown): Date | null {
   // for ISO 8601 with an offset and an order of magnitude cheaper than luxon.
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
     const ms = Date.parse(s);
-    if (!Number.isNaN(ms)) return new Date(ms);
+    if (!Number.isNaN(ms)) return inCatalogRange(ms) ? new Date(ms) : null;
   }
   const dt = DateTime.fromISO(s, { zone: 'Europe/London' });
-  return dt.isValid ? dt.toJSDate() : null;
+  return dt.isValid && inCatalogRange(dt.toMillis()) ? dt.toJSDate() : null;
 }
 
 function enumValue(v: unknown): string | null {
@@ -160,6 +169,7 @@ function baseEntity(
   parentOaId: string | null,
   data: Obj,
   vocab: Vocabularies,
+  problems?: string[],
 ): NormalisedEntity {
   const { location, latitude, longitude } = normaliseLocation(data.location);
   const activity = normaliseActivities(data.activity, vocab);
@@ -176,9 +186,12 @@ function baseEntity(
   const maximum = type === 'Slot' ? int(data.maximumUses) : int(data.maximumAttendeeCapacity);
   let endDate = parseInstant(data.endDate);
   const startDate = parseInstant(data.startDate);
+  if (!startDate && str(data.startDate)) problems?.push(`${type} startDate is not a date in 1900–2999`);
+  if (!endDate && str(data.endDate)) problems?.push(`${type} endDate is not a date in 1900–2999`);
   if (!endDate && startDate && str(data.duration)) {
     const dur = DateTime.fromJSDate(startDate).plus(durationOf(str(data.duration)!));
-    endDate = dur.isValid ? dur.toJSDate() : null;
+    endDate = dur.isValid && inCatalogRange(dur.toMillis()) ? dur.toJSDate() : null;
+    if (!endDate) problems?.push(`${type} startDate + duration is not a date in 1900–2999`);
   }
   return {
     oaId,
@@ -226,15 +239,21 @@ function durationOf(iso: string): Duration {
 
 /**
  * Extracts the entities of one `updated` item. `fallbackId` identifies objects published without
- * an `@id` (RPDE ids are unique per feed, so feed URL + item id is unique too).
+ * an `@id` (RPDE ids are unique per feed, so feed URL + item id is unique too). Dates that were
+ * given but are unusable (see `parseInstant`) are left out and described in `problems`.
  */
-export function extractEntities(data: Obj, fallbackId: string, vocab: Vocabularies): NormalisedEntity[] {
+export function extractEntities(
+  data: Obj,
+  fallbackId: string,
+  vocab: Vocabularies,
+  problems?: string[],
+): NormalisedEntity[] {
   const out: NormalisedEntity[] = [];
   const type = typeOf(data) ?? 'Thing';
   const oaId = idOf(data) ?? fallbackId;
 
   const visit = (obj: Obj, id: string, t: string, parent: string | null) => {
-    out.push(baseEntity(id, t, parent, obj, vocab));
+    out.push(baseEntity(id, t, parent, obj, vocab, problems));
   };
 
   let parent: string | null = null;
@@ -256,7 +275,7 @@ export function extractEntities(data: Obj, fallbackId: string, vocab: Vocabulari
   } else if (type === 'IndividualFacilityUse') {
     parent = idOf(data.aggregateFacilityUse);
   }
-  out.unshift(baseEntity(oaId, type, parent, data, vocab));
+  out.unshift(baseEntity(oaId, type, parent, data, vocab, problems));
 
   // Embedded children: a SessionSeries' subEvents, a FacilityUse's individualFacilityUses, a
   // CourseInstance's subEvents.

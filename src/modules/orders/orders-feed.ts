@@ -20,6 +20,14 @@ import { ordersApiDb } from './orders-api.tables.js';
 
 export const ORDERS_FEED_JOB = 'orders.read-feed';
 
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
+}
+
 const MAX_BACKOFF_MS = 10 * 60_000;
 
 export interface OrdersFeedReaderDeps {
@@ -119,8 +127,20 @@ export function createOrdersFeedReader(deps: OrdersFeedReaderDeps) {
       let text: string;
       try {
         const target = await deps.booking.targetFor(feed.publisher_id, feed.seller_id);
+        // The feed is read with the booking-partner credentials, so it is only read from the
+        // booking endpoint's origin: a `next` elsewhere is a fault, never a request carrying them
+        // (and a redirect to another origin is followed without them).
+        if (!sameOrigin(url, feed.endpoint_url)) {
+          throw new HttpError(
+            'blocked',
+            `next URL is not on the booking endpoint's origin; not followed`,
+            undefined,
+            url,
+          );
+        }
         const res = await deps.http.request(url, {
-          headers: { ...target.headers, accept: 'application/json, application/vnd.openactive.booking+json' },
+          headers: { accept: 'application/json, application/vnd.openactive.booking+json' },
+          credentials: target.headers,
         });
         if (res.status !== 200) throw new HttpError('http', `HTTP ${res.status}`, res.status, url);
         text = res.text;

@@ -123,6 +123,8 @@ export function buildServices(deps: Deps) {
         (await brokers.findBrokerBySlug(auth.brokerSlug)) ?? { slug: auth.brokerSlug, checkout_host: null },
         deps.config.publicBaseUrl,
       ),
+    // Bookability per key mode (test keys book test publishers only): a small cached map.
+    publisherModes: () => catalog.publisherModes(),
   });
   const payments = createPaymentsService({
     database: deps.database,

@@ -16,6 +16,7 @@ import * as m013 from './migrations/2026-11-27-013-search-geo-gist.js';
 import * as m014 from './migrations/2026-11-27-014-search-detail-doc.js';
 import * as m015 from './migrations/2026-11-27-015-search-covering-geo.js';
 import * as m016 from './migrations/2026-11-27-016-search-session-point-back.js';
+import * as m019 from './migrations/2026-12-07-019-test-mode.js';
 
 /** Migrations in order. Listed by hand so the set is fixed at build time and needs no file scan. */
 const migrations: Record<string, Migration> = {
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-27-014-search-detail-doc': m014,
   '2026-11-27-015-search-covering-geo': m015,
   '2026-11-27-016-search-session-point-back': m016,
+  '2026-12-07-019-test-mode': m019,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

@@ -28,6 +28,7 @@ import {
   createCheckoutHosts,
   createCheckoutService,
   eraseCheckoutCustomer,
+  exportCheckoutCustomer,
   RECOVER_ORDER_JOB,
   RECOVER_ORDERS_JOB,
 } from './modules/checkout/index.js';
@@ -37,6 +38,7 @@ import {
   createOrdersFeedReader,
   createOrdersService,
   ORDERS_FEED_JOB,
+  orderFeedsAdminRoutes,
   ordersRoutes,
   REFUND_JOB,
 } from './modules/orders/index.js';
@@ -71,12 +73,28 @@ export function buildServices(deps: Deps) {
   });
   // The order record (written by checkout); its erasure hook puts placeholders in orders.
   const orders = createOrdersService({ database: deps.database, clock: deps.clock });
+  const payments = createPaymentsService({
+    database: deps.database,
+    clock: deps.clock,
+    log: deps.log,
+    config: deps.config.payments,
+  });
   const customers = createCustomersService({
     database: deps.database,
     jobs: deps.jobs,
     clock: deps.clock,
     publicBaseUrl: deps.config.publicBaseUrl,
     erasureHooks: [mailer.eraseCustomer, orders.eraseCustomer, eraseCheckoutCustomer],
+    // The export holds what erasure reaches (README: GDPR access request).
+    exportSections: [
+      async (c) => {
+        const held = await orders.exportCustomer(c.id);
+        const paymentIds = held.flatMap((o) => o['activehub:paymentId'] ?? []);
+        return { 'activehub:orders': held, 'activehub:payments': await payments.exportPayments(paymentIds) };
+      },
+      async (c) => ({ 'activehub:emails': await mailer.exportCustomer(c.id) }),
+      async (c) => ({ 'activehub:checkoutSessions': await exportCheckoutCustomer(deps.database.db, c.id) }),
+    ],
   });
   // Queues that need not answer within a second poll less often when idle (each poll is a query).
   deps.jobs.define<{ customerId: number }>(ERASE_JOB, (data) => customers.eraseCustomer(data.customerId), {
@@ -125,12 +143,6 @@ export function buildServices(deps: Deps) {
       ),
     // Bookability per key mode (test keys book test publishers only): a small cached map.
     publisherModes: () => catalog.publisherModes(),
-  });
-  const payments = createPaymentsService({
-    database: deps.database,
-    clock: deps.clock,
-    log: deps.log,
-    config: deps.config.payments,
   });
   // Checkout (issue 6): sessions API, C1/C2, pay = authorize → B → capture → order + email. Each
   // pending order carries a durable job that settles it if the process stopped half-way.
@@ -338,6 +350,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   await app.register(bookingRoutes(services.booking));
   await app.register(searchRoutes(services.search));
   await app.register(ordersRoutes(services.ordersApi));
+  await app.register(orderFeedsAdminRoutes(services.ordersFeed));
   await app.register(checkoutRoutes(services.checkout));
   // The hosted, broker-branded checkout pages (HTML; form posts parsed in that plugin only).
   await app.register(checkoutPagesRoutes(services.checkout));

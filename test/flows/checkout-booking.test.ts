@@ -297,6 +297,58 @@ describe('a crash between B and our commit', () => {
   });
 });
 
+describe('a crash between the payment claim and the pending order (issue 14, point 7)', () => {
+  it('the sweep gives the session back to the customer, who can then pay and book once', async () => {
+    const opp = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookable');
+    const id = await newSession(opp);
+    expect((await details(id)).step).toBe('pay');
+    // What the seller holds with C2's lease, before the payment.
+    const before = await w.remaining(opp.id);
+    // What a kill -9 right after pay()'s claim leaves: the session `paying`, no order, nothing sent.
+    await sql`update checkout_sessions set state = 'paying', updated_at = now() - interval '10 minutes' where id = ${id}`.execute(
+      w.t.deps.database.db,
+    );
+    const stuck = await session(id);
+    expect(await w.t.services.orders.findOrder(stuck.order_uuid)).toBeUndefined();
+    // The page says "Processing your payment" (no payment form) until something settles it.
+    expect((await w.t.services.checkout.view(broker.slug, id)).payment).toBeUndefined();
+
+    // The scheduler sees it (nothing else is due for it), the sweep settles it.
+    expect(await w.t.services.checkout.recovery.due(120_000)).toBe(true);
+    expect(await w.t.services.checkout.recovery.runOnce({ olderThanMs: 120_000 })).toMatchObject({ released: 1 });
+    const released = await session(id);
+    expect(released.state).toBe('pay');
+    expect(released.payment_id).not.toBe(stuck.payment_id);
+    let view = await w.t.services.checkout.view(broker.slug, id);
+    expect(view.step).toBe('pay');
+    expect(view.payment).toEqual({ kind: 'card' });
+    expect(view.problem?.message).toContain('you have not been charged');
+    expect(await w.remaining(opp.id)).toBe(before);
+
+    view = await w.t.services.checkout.pay(broker.slug, id, { card: CARD_OK });
+    expect(view.step, JSON.stringify(view.problem)).toBe('confirmed');
+    // The leased place became the booking: one order at the seller, one place taken.
+    expect(await w.remaining(opp.id)).toBe(before);
+    expect((await w.sellerOrder(stuck.order_uuid))?.orderedItem).toHaveLength(1);
+    // A session being paid for right now (recently claimed) is never taken from its payer.
+    expect(await w.t.services.checkout.recovery.runOnce({ olderThanMs: 120_000 })).toMatchObject({ released: 0 });
+  });
+
+  it('a session still paying with its order pending is left to the order (not released)', async () => {
+    const opp = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookable');
+    const id = await newSession(opp);
+    await details(id);
+    expect((await w.t.services.checkout.pay(broker.slug, id, { card: CARD_OK })).step).toBe('confirmed');
+    // Confirmed sessions are not `paying`; make one look stuck with its order present.
+    await sql`update checkout_sessions set state = 'paying', updated_at = now() - interval '10 minutes' where id = ${id}`.execute(
+      w.t.deps.database.db,
+    );
+    expect(await w.t.services.checkout.recovery.runOnce({ olderThanMs: 120_000 })).toMatchObject({ released: 0 });
+    expect((await session(id)).state).toBe('paying');
+    await sql`update checkout_sessions set state = 'confirmed' where id = ${id}`.execute(w.t.deps.database.db);
+  });
+});
+
 describe('concurrency', () => {
   it('two pay() calls for one session book once', async () => {
     const opp = await w.createOpportunity('ScheduledSession', 'TestOpportunityBookable');

@@ -59,11 +59,15 @@ afterAll(async () => {
 describe('admin catalog API', () => {
   it('requires the operator key: none → 401, a broker key → 401, the admin key → 200', async () => {
     const { key } = await t.newBroker();
-    expect((await t.request({ method: 'GET', url: '/admin/publishers' })).statusCode).toBe(401);
-    const broker = await t.request({ method: 'GET', url: '/admin/publishers', key });
-    expect(broker.statusCode).toBe(401);
-    expect(broker.json()['@type']).toBe('InvalidAPITokenError');
-    expect((await t.request({ method: 'GET', url: '/admin/publishers', key: ADMIN })).statusCode).toBe(200);
+    for (const url of ['/admin/publishers', '/admin/feeds', '/admin/order-feeds']) {
+      expect((await t.request({ method: 'GET', url })).statusCode).toBe(401);
+      const broker = await t.request({ method: 'GET', url, key });
+      expect(broker.statusCode).toBe(401);
+      expect(broker.json()['@type']).toBe('InvalidAPITokenError');
+      const admin = await t.request({ method: 'GET', url, key: ADMIN });
+      expect(admin.statusCode).toBe(200);
+      expect(Array.isArray(admin.json().items ?? admin.json())).toBe(true);
+    }
   });
 
   it('registers a publisher from its dataset site, lists it with feed health, and removes it', async () => {

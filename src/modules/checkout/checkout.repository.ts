@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { BrokersTable } from '../../db/schema.js';
 import type { Tenant } from '../brokers/index.js';
@@ -96,6 +97,36 @@ export function transition(
     .where('state', 'in', from)
     .returningAll()
     .executeTakeFirst();
+}
+
+/** Sessions claimed for payment (`paying`) and untouched since `before`, oldest first (partial index). */
+export function findStuckPaying(db: CheckoutExecutor, before: Date, limit: number) {
+  return db
+    .selectFrom('checkout_sessions')
+    .select(['id', 'order_uuid', 'payment_id', 'updated_at'])
+    .where('state', '=', 'paying')
+    .where('updated_at', '<', before)
+    .orderBy('updated_at')
+    .limit(limit)
+    .execute();
+}
+
+/** Moves a stuck `paying` session on, only if it is as it was found (`updatedAt`); true if it did. */
+export async function releaseStuckPaying(
+  db: CheckoutExecutor,
+  id: string,
+  updatedAt: Date,
+  changes: Updateable<CheckoutSessionsTable>,
+): Promise<boolean> {
+  const r = await db
+    .updateTable('checkout_sessions')
+    .set(changes)
+    .where('id', '=', id)
+    .where('state', '=', 'paying')
+    // Dates come back to JS in ms; a stamp written by now() has µs.
+    .where(sql`date_trunc('milliseconds', updated_at)`, '=', updatedAt)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
 }
 
 export function updateSession(db: CheckoutExecutor, id: string, changes: Updateable<CheckoutSessionsTable>) {

@@ -796,6 +796,22 @@ export function createCheckoutService(deps: CheckoutDeps) {
       const s = await repo.findSessionByOrder(db, orderId);
       if (s) await setProblem(s.id, ['paying', 'pay'], 'failed', problem);
     },
+    stuckSessions: async (olderThanMs, limit) =>
+      (await repo.findStuckPaying(db, new Date(clock.now().getTime() - olderThanMs), limit)).map((s) => ({
+        id: s.id,
+        orderId: s.order_uuid,
+        paymentId: s.payment_id,
+        updatedAt: s.updated_at,
+      })),
+    // Only if nobody touched it since it was found (a pay() still running would have moved it on);
+    // a new payment id, since an authorization's outcome is fixed per id.
+    releaseSession: async (session, problem) =>
+      repo.releaseStuckPaying(db, session.id, session.updatedAt, {
+        state: 'pay',
+        payment_id: randomUUID(),
+        problem: JSON.stringify(problem),
+        updated_at: clock.now(),
+      }),
   });
 
   /** Pays and books; what was confirmed when the order was confirmed here, else undefined. */

@@ -64,7 +64,7 @@ export interface QuoteSnapshot {
 }
 
 export interface Problem {
-  code: 'full' | 'expired' | 'declined' | 'seller_unavailable' | 'not_bookable' | 'invalid';
+  code: 'full' | 'expired' | 'declined' | 'seller_unavailable' | 'not_bookable' | 'invalid' | 'interrupted';
   message: string;
 }
 

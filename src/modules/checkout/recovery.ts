@@ -35,6 +35,16 @@ export interface RecoveryDeps {
   /** pending → confirmed + email + session (checkout.service). */
   finish: (orderId: string) => Promise<boolean>;
   failSession: (orderId: string, problem: Problem) => Promise<void>;
+  /**
+   * Checkout sessions claimed for payment and untouched for `olderThanMs` (oldest first): a
+   * crash between the claim and the pending order's insert leaves one with no order at all.
+   */
+  stuckSessions: (
+    olderThanMs: number,
+    limit: number,
+  ) => Promise<{ id: string; orderId: string; paymentId: string | null; updatedAt: Date }[]>;
+  /** Gives an orderless stuck session back to the customer (`pay`, a new payment id, a message). */
+  releaseSession: (session: { id: string; updatedAt: Date }, problem: Problem) => Promise<boolean>;
 }
 
 /** What the order record keeps of the seller's answer to B (the request and the recovery job alike). */
@@ -50,7 +60,23 @@ export function bookedDetails(booked: BookedOrder) {
   };
 }
 
-export function createOrderRecovery({ orders, booking, payments, clock, log, finish, failSession }: RecoveryDeps) {
+/** What a customer whose payment step was interrupted before anything happened is told. */
+export const INTERRUPTED: Problem = {
+  code: 'interrupted',
+  message: 'Your payment was interrupted before anything was booked, and you have not been charged. Please try again.',
+};
+
+export function createOrderRecovery({
+  orders,
+  booking,
+  payments,
+  clock,
+  log,
+  finish,
+  failSession,
+  stuckSessions,
+  releaseSession,
+}: RecoveryDeps) {
   async function fail(orderId: string, paymentId: string | null, code: string, message: string, problem: Problem) {
     if (paymentId) await payments.void(paymentId);
     if (await orders.markFailed(orderId, { code, message })) await failSession(orderId, problem);
@@ -121,6 +147,32 @@ export function createOrderRecovery({ orders, booking, payments, clock, log, fin
     return (await finish(order.id)) ? 'confirmed' : 'done';
   }
 
+  /**
+   * Sessions left `paying` with no order (a crash after the claim, before the pending order was
+   * written; or after an unsent order was discarded): nothing was sent to the seller, so the
+   * session goes back to the payment step, and a hold made under its payment id is released.
+   * Sessions with an order are the order's to settle (recoverOrder → finish / failSession).
+   */
+  async function releaseStuckSessions(olderThanMs: number): Promise<number> {
+    let released = 0;
+    for (const s of await stuckSessions(olderThanMs, 100)) {
+      if (await orders.findOrder(s.orderId)) continue;
+      if (s.paymentId) {
+        await payments.void(s.paymentId).catch((err: unknown) => {
+          log.warn({ err, sessionId: s.id }, 'recovery: could not release the hold of an interrupted payment');
+        });
+      }
+      if (await releaseSession(s, INTERRUPTED)) {
+        released += 1;
+        log.warn(
+          { sessionId: s.id, orderId: s.orderId },
+          'recovery: interrupted payment step given back to the customer',
+        );
+      }
+    }
+    return released;
+  }
+
   return {
     recoverOrder,
 
@@ -130,18 +182,29 @@ export function createOrderRecovery({ orders, booking, payments, clock, log, fin
       if (outcome === 'retry') throw new Error(`order ${data.orderId} not settled yet; retrying`);
     },
 
-    /** Whether some order is due for recovery (one indexed query: the scheduler's tick). */
+    /**
+     * Whether some order is due for recovery, or some session was left paying without an order
+     * (the scheduler's tick: one indexed query each; orders are looked up only for sessions found).
+     */
     async due(olderThanMs: number): Promise<boolean> {
-      return (await orders.findStuckPending(clock.now(), olderThanMs, MAX_BACKOFF_DOUBLINGS, 1)).length > 0;
+      if ((await orders.findStuckPending(clock.now(), olderThanMs, MAX_BACKOFF_DOUBLINGS, 1)).length > 0) return true;
+      for (const s of await stuckSessions(olderThanMs, 20)) {
+        if (!(await orders.findOrder(s.orderId))) return true;
+      }
+      return false;
     },
 
-    /**
-     * The sweep: every order pending for longer than `olderThanMs` (doubled per failed attempt),
-     * oldest first, at most 100 a run (the next run takes the rest).
-     */
-    async runOnce(options: { olderThanMs?: number } = {}): Promise<Record<RecoveryOutcome, number>> {
+    releaseStuckSessions,
+
+    async runOnce(options: { olderThanMs?: number } = {}): Promise<Record<RecoveryOutcome | 'released', number>> {
       const olderThanMs = options.olderThanMs ?? 120_000;
-      const counts: Record<RecoveryOutcome, number> = { done: 0, confirmed: 0, failed: 0, retry: 0 };
+      const counts: Record<RecoveryOutcome | 'released', number> = {
+        done: 0,
+        confirmed: 0,
+        failed: 0,
+        retry: 0,
+        released: 0,
+      };
       const stuck = await orders.findStuckPending(clock.now(), olderThanMs, MAX_BACKOFF_DOUBLINGS);
       for (const { id } of stuck) {
         try {
@@ -151,6 +214,7 @@ export function createOrderRecovery({ orders, booking, payments, clock, log, fin
           counts.retry += 1;
         }
       }
+      counts.released = await releaseStuckSessions(olderThanMs);
       return counts;
     },
   };

@@ -226,4 +226,16 @@ export const CustomerExportResponse = Type.Object({
   customerAccount: Type.Object({}, { additionalProperties: true }),
   'activehub:accountCreated': Type.String(),
   'activehub:accountUpdated': Type.String(),
+  'activehub:orders': Type.Array(Type.Object({}, { additionalProperties: true }), {
+    description: 'Every order the customer made or attends, in any state, with its items',
+  }),
+  'activehub:payments': Type.Array(Type.Object({}, { additionalProperties: true }), {
+    description: 'The payments of those orders (amounts, status, card brand and last four digits)',
+  }),
+  'activehub:emails': Type.Array(Type.Object({}, { additionalProperties: true }), {
+    description: 'Every email sent or kept for the customer, with its text',
+  }),
+  'activehub:checkoutSessions': Type.Array(Type.Object({}, { additionalProperties: true }), {
+    description: 'Checkout sessions the customer is in (as buyer or attendee), with the details entered',
+  }),
 });

@@ -30,6 +30,21 @@ export type ErasureHook = (
   customer: { id: number; identifier: string; placeholderEmail: string },
 ) => Promise<void>;
 
+/**
+ * A part of a customer's data export held by another module (orders, payments, emails, checkout
+ * sessions): registered in the composition root beside the erasure hooks, so the export holds
+ * everything erasure reaches.
+ */
+export type ExportSection = (customer: {
+  id: number;
+  identifier: string;
+  brokerId: number;
+}) => Promise<
+  Partial<
+    Record<'activehub:orders' | 'activehub:payments' | 'activehub:emails' | 'activehub:checkoutSessions', object[]>
+  >
+>;
+
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
 // Codes Intl knows that are not ISO 3166-1 country codes: groupings, user-assigned codes, and
 // codes that are only reserved (UK, AC, CP, DG, EA, IC, TA, CQ) or withdrawn (SU, YU, AN, ...).
@@ -144,12 +159,14 @@ export function createCustomersService({
   clock,
   publicBaseUrl,
   erasureHooks = [],
+  exportSections = [],
 }: {
   database: Database;
   jobs: Jobs;
   clock: Clock;
   publicBaseUrl: string;
   erasureHooks?: ErasureHook[];
+  exportSections?: ExportSection[];
 }) {
   const { db } = database;
   const accountUrl = (identifier: string) => `${publicBaseUrl}/api/v2/customer-accounts/${identifier}`;
@@ -328,6 +345,20 @@ export function createCustomersService({
     /** Everything held about the customer (GDPR access request). */
     async exportCustomer(auth: AuthContext, identifier: string) {
       const row = await requireActive(auth, identifier);
+      const sections = await Promise.all(
+        exportSections.map((section) => section({ id: row.id, identifier: row.identifier, brokerId: row.broker_id })),
+      );
+      const parts = {
+        'activehub:orders': [] as object[],
+        'activehub:payments': [] as object[],
+        'activehub:emails': [] as object[],
+        'activehub:checkoutSessions': [] as object[],
+      };
+      for (const section of sections) {
+        for (const [key, values] of Object.entries(section)) {
+          if (key in parts) parts[key as keyof typeof parts].push(...values);
+        }
+      }
       return {
         '@context': OPENACTIVE_CONTEXT,
         '@type': 'activehub:CustomerDataExport' as const,
@@ -335,6 +366,7 @@ export function createCustomersService({
         customerAccount: toAccount(row),
         'activehub:accountCreated': row.created_at.toISOString(),
         'activehub:accountUpdated': row.updated_at.toISOString(),
+        ...parts,
       };
     },
   };

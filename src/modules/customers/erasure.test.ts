@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../../../test/http-assertions.js';
+import { allTables, dumpDatabase, findValues } from '../../../test/db-scan.js';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
 import { renderConfirmationEmail, SEND_EMAIL_JOB, type ConfirmationEmailInput } from '../notifications/index.js';
 
@@ -28,29 +28,6 @@ const distinctive = {
   updatedEmail: 'zq.renamed.check@example.org',
   updatedTelephone: '07700 900555',
 };
-
-/** Every base table outside the system schemas: ours and pg-boss's. */
-async function allTables(): Promise<{ schema: string; table: string }[]> {
-  const { rows } = await sql<{ schema: string; table: string }>`
-    select distinct c.table_schema as schema, c.table_name as table
-    from information_schema.columns c
-    join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
-    where c.table_schema not in ('pg_catalog', 'information_schema') and t.table_type = 'BASE TABLE'
-    order by 1, 2`.execute(t.deps.database.db);
-  return rows;
-}
-
-/** Every row of every table as text, with where it came from. */
-async function dumpDatabase(): Promise<{ where: string; text: string }[]> {
-  const out: { where: string; text: string }[] = [];
-  for (const { schema, table } of await allTables()) {
-    const { rows } = await sql<{
-      row: string;
-    }>`select r::text as row from ${sql.table(`${schema}.${table}`)} r`.execute(t.deps.database.db);
-    for (const r of rows) out.push({ where: `${schema}.${table}`, text: r.row });
-  }
-  return out;
-}
 
 describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
   it('leaves no personal value in any column of any table once the job has run', async () => {
@@ -171,20 +148,15 @@ describe('erasure (DECISIONS §4, imin-booking §2.4)', () => {
     expect((await t.services.mailer.get(queuedId))?.text).toContain(distinctive.familyName);
 
     // The scan must be able to see the values before erasure, or its silence afterwards proves nothing.
-    const before = (await dumpDatabase()).map((r) => r.text).join('\n');
+    const before = (await dumpDatabase(t.deps.database)).map((r) => r.text).join('\n');
     for (const value of Object.values(distinctive)) expect(before, value).toContain(value);
 
     expect((await t.request({ method: 'DELETE', url, key })).statusCode).toBe(202);
     expect(await t.deps.jobs.runDue('customers.erase')).toBe(1);
 
-    const tables = await allTables();
+    const tables = await allTables(t.deps.database);
     expect(tables.map((x) => x.schema)).toContain('pgboss');
-    const leaks: string[] = [];
-    for (const { where, text } of await dumpDatabase()) {
-      for (const [name, value] of Object.entries(distinctive)) {
-        if (text.toLowerCase().includes(value.toLowerCase())) leaks.push(`${name} in ${where}: ${text.slice(0, 300)}`);
-      }
-    }
+    const leaks = await findValues(t.deps.database, distinctive);
     expect(leaks).toEqual([]);
     // The email still waiting to be rendered is cancelled, never to be rendered or sent.
     expect(await t.services.mailer.get(queuedId)).toMatchObject({ status: 'cancelled', subject: 'Erased email' });

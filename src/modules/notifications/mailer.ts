@@ -112,6 +112,8 @@ export interface Mailer {
   get(id: string): Promise<StoredEmail | undefined>;
   /** Erasure hook (customers ErasureHook): replaces personal data in stored emails of that customer. */
   eraseCustomer: ErasureHook;
+  /** Every email of the customer for their data export: recipient, subject, text, status, dates. */
+  exportCustomer(customerId: number): Promise<object[]>;
   /** The From address to use for a broker (its own, else EMAIL_FROM_DEFAULT under its name). */
   senderFor(broker: { name: string; emailFrom?: string | null }): string;
   /** Whether emails go out over SMTP (else they stay in the local outbox). */
@@ -306,6 +308,21 @@ export function createMailer({ database, jobs, log, clock, config }: MailerDeps)
       if (!repo.isUuid(id)) return undefined;
       const row = await repo.findEmail(db, id);
       return row && toStored(row);
+    },
+
+    async exportCustomer(customerId) {
+      return (await repo.listCustomerEmails(db, customerId)).map(toStored).map((e) => ({
+        identifier: e.id,
+        'activehub:kind': e.kind,
+        ...(e.orderId ? { 'activehub:orderId': e.orderId } : {}),
+        sender: e.from,
+        recipient: e.to,
+        about: e.subject,
+        text: e.text,
+        'activehub:status': e.status,
+        dateCreated: e.createdAt.toISOString(),
+        ...(e.sentAt ? { dateSent: e.sentAt.toISOString() } : {}),
+      }));
     },
 
     async eraseCustomer(trx, customer) {

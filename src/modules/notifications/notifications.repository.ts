@@ -21,6 +21,17 @@ export function listEmails(db: Executor, options: { limit: number; to?: string |
   return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
 }
 
+/** Every email of a customer, oldest first (their data export). */
+export function listCustomerEmails(db: Executor, customerId: number) {
+  return notificationsDb(db)
+    .selectFrom('emails')
+    .selectAll()
+    .where('customer_id', '=', customerId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
 /**
  * What the delivery job writes when it renders an email that was queued to be rendered: the
  * content, and the template's data cleared. The status conditions of the updates that take it

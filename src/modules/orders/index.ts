@@ -6,5 +6,5 @@ export { createOrdersApi, REFUND_JOB } from './orders-api.service.js';
 export type { OrdersApi, OrdersApiDeps, SellerOrderUpdate } from './orders-api.service.js';
 export { createOrdersFeedReader, createOrdersFeedScheduler, ORDERS_FEED_JOB } from './orders-feed.js';
 export type { OrdersFeedReader, FeedRun } from './orders-feed.js';
-export { ordersRoutes } from './orders.routes.js';
+export { orderFeedsAdminRoutes, ordersRoutes } from './orders.routes.js';
 export { isPresentlyCancellable, cancellationDeadline } from './cancellation.js';

@@ -163,6 +163,17 @@ export function lockOrder(db: OrdersApiExecutor, id: string) {
   return db.selectFrom('orders').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
+/** The order, locked, only when it was booked with `publisherId` (a feed speaks for its publisher only). */
+export function lockPublisherOrder(db: OrdersApiExecutor, id: string, publisherId: number) {
+  return db
+    .selectFrom('orders')
+    .selectAll()
+    .where('id', '=', id)
+    .where('publisher_id', '=', publisherId)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
 export function findItemsOfOrders(db: OrdersApiExecutor, orderIds: string[]) {
   if (orderIds.length === 0) return Promise.resolve([]);
   return db
@@ -331,7 +342,7 @@ export function upsertFeed(db: OrdersApiExecutor, feed: Insertable<SellerOrderFe
   return db
     .insertInto('seller_order_feeds')
     .values(feed)
-    .onConflict((oc) => oc.column('feed_key').doNothing())
+    .onConflict((oc) => oc.columns(['publisher_id', 'feed_key']).doNothing())
     .returning('id')
     .executeTakeFirst();
 }
@@ -346,6 +357,57 @@ export function lockFeed(db: OrdersApiExecutor, id: number) {
 
 export function updateFeed(db: OrdersApiExecutor, id: number, changes: Updateable<SellerOrderFeedsTable>) {
   return db.updateTable('seller_order_feeds').set(changes).where('id', '=', id).execute();
+}
+
+export interface FeedFault {
+  fault: string;
+  itemId: string | null;
+  message: string;
+  count: number;
+}
+
+/** Adds to the feed's fault counts, one row per kind keeping the latest item and message. */
+export async function recordFeedFaults(db: OrdersApiExecutor, feedId: number, faults: FeedFault[], at: Date) {
+  if (faults.length === 0) return;
+  await db
+    .insertInto('seller_order_feed_faults')
+    .values(
+      faults.map((f) => ({
+        feed_id: feedId,
+        fault: f.fault,
+        count: f.count,
+        last_item_id: f.itemId === null ? null : f.itemId.slice(0, 500),
+        last_message: f.message.slice(0, 1000),
+        last_at: at,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['feed_id', 'fault']).doUpdateSet((eb) => ({
+        count: eb('seller_order_feed_faults.count', '+', eb.ref('excluded.count')),
+        last_item_id: eb.ref('excluded.last_item_id'),
+        last_message: eb.ref('excluded.last_message'),
+        last_at: eb.ref('excluded.last_at'),
+      })),
+    )
+    .execute();
+}
+
+/** Every Orders feed with its fault counts (operators). */
+export function findFeedsWithFaults(db: OrdersApiExecutor) {
+  return db
+    .selectFrom('seller_order_feeds as f')
+    .selectAll('f')
+    .select((eb) =>
+      jsonArrayFrom(
+        eb
+          .selectFrom('seller_order_feed_faults as x')
+          .select(['x.fault', 'x.count', 'x.last_item_id', 'x.last_message', 'x.last_at'])
+          .whereRef('x.feed_id', '=', 'f.id')
+          .orderBy('x.fault'),
+      ).as('faults'),
+    )
+    .orderBy('f.id')
+    .execute();
 }
 
 /** The broker's branding and sender for the refund email (read-only, as checkout reads it). */

@@ -310,11 +310,18 @@ export function createOrdersApi(deps: OrdersApiDeps) {
   /**
    * Applies one Orders-feed entry to our copy (openactive.md §1.12): each listed item's status,
    * messages and tax replace ours whole; the totals replace ours. Cancellation is final, so a
-   * stale entry can never revive a cancelled item. Runs in the caller's transaction.
+   * stale entry can never revive a cancelled item. Runs in the caller's transaction. A feed
+   * speaks for its own publisher only: an order booked with another publisher is, to this feed,
+   * an unknown order (issue 14: a hostile feed must never cancel or refund another seller's order).
    */
-  async function applySellerOrder(trx: Executor, orderId: string, update: SellerOrderUpdate): Promise<ApplyOutcome> {
+  async function applySellerOrder(
+    trx: Executor,
+    scope: { publisherId: number },
+    orderId: string,
+    update: SellerOrderUpdate,
+  ): Promise<ApplyOutcome> {
     const x = ordersApiDb(trx);
-    const order = await repo.lockOrder(x, orderId);
+    const order = await repo.lockPublisherOrder(x, orderId, scope.publisherId);
     if (!order) return 'unknown_order';
     if (order.status !== 'confirmed' && order.status !== 'cancelled') return 'not_completed';
     const now = clock.now();

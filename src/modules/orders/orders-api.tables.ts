@@ -110,6 +110,16 @@ export interface SellerOrderFeedsTable {
   updated_at: Timestamp;
 }
 
+/** Faults of a seller's Orders feed, counted per kind (migration 021). */
+export interface SellerOrderFeedFaultsTable {
+  feed_id: number;
+  fault: string;
+  count: Generated<number>;
+  last_item_id: string | null;
+  last_message: string | null;
+  last_at: Timestamp;
+}
+
 /** Visible orders per customer and mode, kept by a trigger on orders (migrations 009, 019). */
 export interface CustomerOrderCountsTable {
   broker_id: number;
@@ -125,6 +135,7 @@ export type OrdersApiTables = {
   order_refunds: OrderRefundsTable;
   order_receipts: OrderReceiptsTable;
   seller_order_feeds: SellerOrderFeedsTable;
+  seller_order_feed_faults: SellerOrderFeedFaultsTable;
   customer_order_counts: CustomerOrderCountsTable;
 };
 

@@ -72,9 +72,10 @@ export function createOrdersFeedReader(deps: OrdersFeedReaderDeps) {
         );
         continue;
       }
+      // One feed per publisher and (endpoint, credentials): a feed speaks for its publisher only.
       const key = feedKey(target);
-      if (seen.has(key)) continue;
-      seen.add(key);
+      if (seen.has(`${publisher_id} ${key}`)) continue;
+      seen.add(`${publisher_id} ${key}`);
       const now = clock.now();
       const inserted = await repo.upsertFeed(db, {
         feed_key: key,
@@ -146,27 +147,43 @@ export function createOrdersFeedReader(deps: OrdersFeedReaderDeps) {
         // Another reader moved the cursor meanwhile: its transaction applied this page.
         if (!locked || (locked.next_url ?? null) !== (feed.next_url ?? null)) return -1;
         let n = 0;
+        const faults = new Map<string, repo.FeedFault>();
+        const fault = (kind: string, itemId: string | null, message: string) => {
+          const seen = faults.get(kind);
+          if (seen) Object.assign(seen, { count: seen.count + 1, itemId, message });
+          else faults.set(kind, { fault: kind, itemId, message, count: 1 });
+        };
         for (const item of page.items) {
           if (item.state === 'deleted') {
             // Only Order Deletion (which we never ask for after B) or revoked access delete an
             // Order; the order stays as it is (openactive.md §1.12).
             log.error({ feedId, orderId: item.id }, 'seller deleted an order from its Orders feed');
+            fault('order_deleted', item.id, 'The seller deleted an order from its Orders feed; it is kept as it was.');
             continue;
           }
           if (!/^[0-9a-f-]{36}$/i.test(item.id) || !item.data) {
             log.error({ feedId, id: item.id }, 'Orders feed item is not an Order with a UUID');
+            fault('not_an_order', item.id, 'The item is not an Order with a UUID identifier.');
             continue;
           }
-          const outcome = await deps.orders.applySellerOrder(trx, item.id.toLowerCase(), {
-            data: item.data,
-            modified: item.modified,
-          });
-          if (outcome === 'unknown_order')
-            log.error({ feedId, orderId: item.id }, 'Orders feed names an unknown order');
-          else if (outcome === 'not_completed')
+          const outcome = await deps.orders.applySellerOrder(
+            trx,
+            { publisherId: feed.publisher_id },
+            item.id.toLowerCase(),
+            { data: item.data, modified: item.modified },
+          );
+          if (outcome === 'unknown_order') {
+            // Unknown, or booked with another publisher: never acted on (issue 14, point 2).
+            log.error(
+              { feedId, publisherId: feed.publisher_id, orderId: item.id },
+              'Orders feed names an unknown order',
+            );
+            fault('unknown_order', item.id, "The item names an order this publisher's sellers do not hold; ignored.");
+          } else if (outcome === 'not_completed')
             log.warn({ feedId, orderId: item.id }, 'Orders feed names an order not yet confirmed');
           else if (outcome === 'applied') n += 1;
         }
+        await repo.recordFeedFaults(x, feedId, [...faults.values()], clock.now());
         const now = clock.now();
         await repo.updateFeed(x, feedId, {
           next_url: page.next,
@@ -191,10 +208,34 @@ export function createOrdersFeedReader(deps: OrdersFeedReaderDeps) {
     }
   }
 
+  /** Every feed with its faults, for operators (GET /admin/order-feeds). */
+  async function feedHealth() {
+    return (await repo.findFeedsWithFaults(db)).map((f) => ({
+      id: f.id,
+      publisherId: f.publisher_id,
+      sellerId: f.seller_id,
+      endpointUrl: f.endpoint_url,
+      position: f.next_url ?? undefined,
+      itemsApplied: Number(f.items_applied),
+      failures: f.failures,
+      lastError: f.last_error ?? undefined,
+      lastSuccessAt: f.last_success_at?.toISOString(),
+      nextPollAt: f.next_poll_at.toISOString(),
+      faults: f.faults.map((x) => ({
+        fault: x.fault,
+        count: Number(x.count),
+        lastItemId: x.last_item_id ?? undefined,
+        lastMessage: x.last_message ?? undefined,
+        lastAt: new Date(x.last_at).toISOString(),
+      })),
+    }));
+  }
+
   return {
     discoverFeeds,
     dueFeedIds,
     readFeed,
+    feedHealth,
     /** Everything at once, to the end of every feed (tests, CLI). */
     async runOnce(): Promise<FeedRun[]> {
       await discoverFeeds();

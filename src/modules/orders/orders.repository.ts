@@ -1,3 +1,4 @@
+import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import { sql, type Insertable, type QueryCreator, type Selectable, type Updateable } from 'kysely';
 import type { OrderItemsTable, OrdersDB, OrdersExecutor, OrdersTable, OrderStage } from './orders.tables.js';
 
@@ -199,5 +200,78 @@ export function findStuckPending(
     )
     .orderBy('updated_at')
     .limit(limit)
+    .execute();
+}
+
+/** Orders a person bought or attends, with the documents that may carry their personal data. */
+export function findOrderDocumentsOfPerson(db: OrdersExecutor, customerId: number) {
+  return db
+    .selectFrom('orders')
+    .select(['id', 'seller_response', 'booking_request'])
+    .where((eb) =>
+      eb.or([
+        eb('customer_id', '=', customerId),
+        eb('id', 'in', eb.selectFrom('order_items').select('order_id').where('attendee_customer_id', '=', customerId)),
+      ]),
+    )
+    .where((eb) => eb.or([eb('seller_response', 'is not', null), eb('booking_request', 'is not', null)]))
+    .execute();
+}
+
+export function updateOrderDocuments(
+  db: OrdersExecutor,
+  id: string,
+  documents: { seller_response: string | null; booking_request: string | null },
+) {
+  return db.updateTable('orders').set(documents).where('id', '=', id).execute();
+}
+
+/** Every order a person bought or attends, any status, with its items (the customer's data export). */
+export function findOrdersOfPersonWithItems(db: OrdersExecutor, customerId: number) {
+  return db
+    .selectFrom('orders as o')
+    .select([
+      'o.id',
+      'o.order_number',
+      'o.status',
+      'o.customer_id',
+      'o.customer',
+      'o.seller',
+      'o.total_price',
+      'o.currency',
+      'o.payment_id',
+      'o.created_at',
+      'o.confirmed_at',
+      'o.failed_at',
+    ])
+    .select((eb) =>
+      jsonArrayFrom(
+        eb
+          .selectFrom('order_items as i')
+          .select([
+            'i.id',
+            'i.opportunity',
+            'i.offer',
+            'i.price',
+            'i.currency',
+            'i.status',
+            'i.attendee',
+            'i.attendee_customer_id',
+          ])
+          .whereRef('i.order_id', '=', 'o.id')
+          .orderBy('i.position'),
+      ).as('items'),
+    )
+    .where((eb) =>
+      eb.or([
+        eb('o.customer_id', '=', customerId),
+        eb(
+          'o.id',
+          'in',
+          eb.selectFrom('order_items').select('order_id').where('attendee_customer_id', '=', customerId),
+        ),
+      ]),
+    )
+    .orderBy('o.created_at')
     .execute();
 }

@@ -2,13 +2,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { authOf } from '../../http/auth.js';
 import { errorResponses } from '../../http/schemas.js';
+import { compact } from '../../http/jsonld.js';
 import type { OrdersApi } from './orders-api.service.js';
+import type { OrdersFeedReader } from './orders-feed.js';
 import {
   CancellationBody,
   CollectionQuery,
   OrderIdParam,
   OrderItemsCollection,
   OrderResponse,
+  OrderFeedHealthList,
   OrdersCollection,
   ReceiptIdParam,
 } from './orders.schemas.js';
@@ -114,6 +117,25 @@ export function ordersRoutes(orders: OrdersApi): FastifyPluginAsyncTypebox {
           .header('cache-control', 'private, no-store')
           .send(pdf);
       },
+    );
+  };
+}
+
+/** Operators' view of the sellers' Orders feeds: cursor, failures and faults (operator key). */
+export function orderFeedsAdminRoutes(reader: OrdersFeedReader): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/admin/order-feeds',
+      {
+        config: { product: 'admin' },
+        schema: {
+          tags: ['Admin: orders'],
+          security: [{ adminKey: [] }],
+          summary: "Sellers' Orders feeds: position, failures and faults per feed",
+          response: { 200: OrderFeedHealthList, ...errorResponses() },
+        },
+      },
+      async () => ({ items: (await reader.feedHealth()).map((f) => compact(f)) }),
     );
   };
 }

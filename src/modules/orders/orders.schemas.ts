@@ -132,3 +132,32 @@ export const CancellationBody = Type.Object(
       'OpenActive Order Cancellation: orderedItem lists the OrderItems to cancel (@id or id), each with orderItemStatus https://openactive.io/CustomerCancelled',
   },
 );
+
+/** An Orders feed of a seller's booking system, as operators see it (GET /admin/order-feeds). */
+export const OrderFeedHealth = Type.Object({
+  id: Type.Integer(),
+  publisherId: Type.Integer(),
+  sellerId: Type.String({ description: 'The seller whose orders led us to this feed' }),
+  endpointUrl: Type.String(),
+  position: Type.Optional(Type.String({ description: 'The next page the reader will read (its cursor)' })),
+  itemsApplied: Type.Integer(),
+  failures: Type.Integer(),
+  lastError: Type.Optional(Type.String()),
+  lastSuccessAt: Type.Optional(Type.String()),
+  nextPollAt: Type.String(),
+  faults: Type.Optional(
+    Type.Array(
+      Type.Object({
+        fault: Type.String({
+          description:
+            'unknown_order (an order this publisher does not hold: never acted on), not_an_order, order_deleted',
+        }),
+        count: Type.Integer(),
+        lastItemId: Type.Optional(Type.String()),
+        lastMessage: Type.Optional(Type.String()),
+        lastAt: Type.String(),
+      }),
+    ),
+  ),
+});
+export const OrderFeedHealthList = Type.Object({ items: Type.Array(OrderFeedHealth) });

@@ -3,6 +3,7 @@ import type { Clock } from '../../lib/clock.js';
 import { randomAlphanumeric } from '../../lib/ids.js';
 import type { ErasureHook } from '../customers/index.js';
 import * as repo from './orders.repository.js';
+import { withoutPersonalData } from './personal-data.js';
 import { ordersDb, type CustomerSnapshot, type OrderStage } from './orders.tables.js';
 
 export const ORDER_ITEM_CONFIRMED = 'https://openactive.io/OrderItemConfirmed';
@@ -201,16 +202,54 @@ export function createOrdersService({ database, clock }: { database: Database; c
     findStuckPending: (now: Date, olderThanMs: number, maxDoublings: number, limit = 100) =>
       repo.findStuckPending(db, now, olderThanMs, maxDoublings, limit),
 
-    /** Customers' erasure hook: orders stay, their personal data is replaced (DECISIONS §4). */
+    /**
+     * The customer's orders for their data export: every order they bought (any status) and the
+     * items of others' orders they attend (those orders' buyer and other attendees left out).
+     */
+    async exportCustomer(customerId: number) {
+      const orders = await repo.findOrdersOfPersonWithItems(db, customerId);
+      return orders.map((o) => {
+        const buyer = o.customer_id === customerId;
+        const items = o.items.filter((i) => buyer || i.attendee_customer_id === customerId);
+        return {
+          identifier: o.id,
+          orderNumber: o.order_number,
+          'activehub:status': o.status,
+          ...(buyer ? { customer: o.customer, 'activehub:totalPrice': o.total_price, priceCurrency: o.currency } : {}),
+          ...(buyer && o.payment_id ? { 'activehub:paymentId': o.payment_id } : {}),
+          seller: o.seller,
+          'activehub:created': o.created_at.toISOString(),
+          ...(o.confirmed_at ? { 'activehub:confirmed': o.confirmed_at.toISOString() } : {}),
+          ...(o.failed_at ? { 'activehub:failed': o.failed_at.toISOString() } : {}),
+          orderedItem: items.map((i) => ({
+            identifier: i.id,
+            orderedItem: i.opportunity,
+            acceptedOffer: i.offer,
+            'activehub:price': i.price,
+            priceCurrency: i.currency,
+            orderItemStatus: i.status,
+            ...(i.attendee ? { attendee: i.attendee } : {}),
+          })),
+        };
+      });
+    },
+
+    /**
+     * Customers' erasure hook: orders stay, their personal data is replaced (DECISIONS §4) — the
+     * customer snapshot, attendees, and every Person in the seller's response to B and in the B
+     * request (the seller's echo holds the customer's email, names and telephone; issue 14).
+     */
     eraseCustomer: (async (trx, customer) => {
       const x = ordersDb(trx);
-      const placeholder = JSON.stringify({
+      const person = {
         givenName: 'Deleted',
         familyName: 'Customer',
         email: customer.placeholderEmail,
         identifier: customer.identifier,
-      });
-      // The B request we keep for recovery repeats the customer; settled orders no longer need it.
+      };
+      const placeholder = JSON.stringify(person);
+      // The B request we keep for recovery repeats the customer; settled orders no longer need it,
+      // and a pending one is re-sent with the placeholder.
       await x.updateTable('orders').set({ customer: placeholder }).where('customer_id', '=', customer.id).execute();
       await x
         .updateTable('orders')
@@ -223,6 +262,15 @@ export function createOrdersService({ database, clock }: { database: Database; c
         .set({ attendee: placeholder })
         .where('attendee_customer_id', '=', customer.id)
         .execute();
+      // Orders they bought or attend: the seller's documents lose every Person in them.
+      for (const order of await repo.findOrderDocumentsOfPerson(x, customer.id)) {
+        await repo.updateOrderDocuments(x, order.id, {
+          seller_response:
+            order.seller_response === null ? null : JSON.stringify(withoutPersonalData(order.seller_response, person)),
+          booking_request:
+            order.booking_request === null ? null : JSON.stringify(withoutPersonalData(order.booking_request, person)),
+        });
+      }
     }) satisfies ErasureHook,
   };
 }

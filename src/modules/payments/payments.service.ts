@@ -74,6 +74,8 @@ export interface PaymentsService {
     reason?: string;
   }): Promise<{ refundId: string; status: 'succeeded' | 'pending' }>;
   get(paymentId: string): Promise<PaymentRecord | undefined>;
+  /** These payments and their refunds, for a customer's data export (unknown ids left out). */
+  exportPayments(paymentIds: string[]): Promise<object[]>;
 }
 
 type PaymentRow = Selectable<PaymentsTable>;
@@ -520,6 +522,34 @@ export function createPaymentsService(deps: {
       if (typeof paymentId !== 'string' || !UUID.test(paymentId)) return undefined;
       const row = await repo.findPayment(db, paymentId.toLowerCase());
       return row ? toRecord(row) : undefined;
+    },
+
+    async exportPayments(paymentIds) {
+      const out: object[] = [];
+      for (const id of paymentIds) {
+        const row = UUID.test(id) ? await repo.findPayment(db, id.toLowerCase()) : undefined;
+        if (!row) continue;
+        const refunds = await repo.listRefunds(db, row.id);
+        out.push({
+          identifier: row.id,
+          'activehub:provider': row.provider,
+          'activehub:amount': row.amount,
+          priceCurrency: row.currency,
+          'activehub:status': row.status,
+          'activehub:refunded': row.refunded,
+          ...(row.card_brand ? { 'activehub:cardBrand': row.card_brand } : {}),
+          ...(row.card_last4 ? { 'activehub:cardLast4': row.card_last4 } : {}),
+          dateCreated: row.created_at.toISOString(),
+          'activehub:refunds': refunds.map((r) => ({
+            identifier: r.id,
+            'activehub:amount': r.amount,
+            'activehub:status': r.status,
+            ...(r.reason ? { description: r.reason } : {}),
+            dateCreated: r.created_at.toISOString(),
+          })),
+        });
+      }
+      return out;
     },
   };
 }

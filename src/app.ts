@@ -149,6 +149,8 @@ export function buildServices(deps: Deps) {
         (await brokers.findBrokerBySlug(auth.brokerSlug)) ?? { slug: auth.brokerSlug, checkout_host: null },
         deps.config.publicBaseUrl,
       ),
+    // Bookability per key mode (test keys book test publishers only): a small cached map.
+    publisherModes: () => catalog.publisherModes(),
   });
   // Checkout (issue 6): sessions API, C1/C2, pay = authorize → B → capture → order + email. Each
   // pending order carries a durable job that settles it if the process stopped half-way.

@@ -24,8 +24,10 @@ Commands:
   keys revoke <id>
   sandbox [--port N] [--seed S] [--sessions N] [--churn SECONDS]
                                          Run the bundled OpenActive booking system on its own
-  publishers add <dataset-site-url> [--name N]
-  publishers add --name N --feed KIND=URL [--feed KIND=URL …]
+  publishers add <dataset-site-url> [--name N] [--test | --live]
+                                         --test: a test booking system (only test keys book it);
+                                         adding a known site again keeps its mode unless given
+  publishers add --name N --feed KIND=URL [--feed KIND=URL …] [--test]
   publishers list
   publishers remove <id>                 Also removes everything harvested from it
   harvest [--once]                       Harvest every due feed with a progress display
@@ -226,7 +228,12 @@ export async function runCli(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { name: { type: 'string' }, feed: { type: 'string', multiple: true } },
+      options: {
+        name: { type: 'string' },
+        feed: { type: 'string', multiple: true },
+        test: { type: 'boolean' },
+        live: { type: 'boolean' },
+      },
     });
     if (sub === 'list') {
       await withServices(config, async (s) =>
@@ -236,6 +243,7 @@ export async function runCli(argv: string[]): Promise<number> {
             name: p.name,
             dataset: p.dataset_url,
             licence: p.license,
+            mode: p.mode,
             booking: p.booking_endpoint_url,
           })),
         ),
@@ -243,6 +251,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'add') {
+      if (values.test && values.live) throw new UsageError('publishers add takes --test or --live, not both');
+      const mode = values.test ? 'test' : values.live ? 'live' : undefined;
       const feeds = (values.feed ?? []).map((f) => {
         const eq = f.indexOf('=');
         if (eq < 1)
@@ -256,8 +266,11 @@ export async function runCli(argv: string[]): Promise<number> {
           ...(positionals[0] ? { datasetUrl: positionals[0] } : {}),
           ...(values.name ? { name: values.name } : {}),
           ...(feeds.length ? { feeds } : {}),
+          ...(mode ? { mode } : {}),
         });
-        process.stdout.write(`Publisher ${publisher.id} "${publisher.name}" with ${rows.length} feed(s):\n`);
+        process.stdout.write(
+          `Publisher ${publisher.id} "${publisher.name}" (${publisher.mode}) with ${rows.length} feed(s):\n`,
+        );
         print(rows.map((f) => ({ id: f.id, kind: f.kind, url: f.url })));
       });
       return 0;

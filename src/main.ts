@@ -39,9 +39,13 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   const app = await buildApp(deps, services);
 
   let demoKey: string | undefined;
+  let demoMode: string | undefined;
   if (config.seedDemo) {
+    // A test key (unless DEMO_API_KEY is an ah_live_ key): the worked example books the bundled
+    // sandbox, a test booking system, with test payments.
     const demo = await alongsidePeers(() => services.brokers.ensureDemoBroker(config.demoApiKey));
     demoKey = demo.key;
+    demoMode = demo.mode;
     // Embedded installs keep the generated demo key beside the data so a restart can show it
     // again (the database holds only its hash). Server installs print it once.
     const keyFile = path.join(config.dataDir, 'demo-api-key.txt');
@@ -64,16 +68,21 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   }
 
   // Publishers to harvest: the bundled sandbox (unless turned off) and any configured dataset
-  // sites. Registering again refreshes their metadata and feed list.
+  // sites. Registering again refreshes their metadata and feed list. The sandbox is a test
+  // booking system: a test publisher, booked by test keys only; configured sites keep the mode an
+  // operator gave them (new ones are live).
   const sandboxDatasetUrls = config.harvest.registerSandbox ? sandboxes.map((s) => `${s.publicUrl}/openactive`) : [];
   const datasetUrls = [...sandboxDatasetUrls, ...config.harvest.datasetUrls];
   for (const datasetUrl of datasetUrls) {
     try {
-      const { publisher, feeds } = await alongsidePeers(() => services.catalog.addPublisher({ datasetUrl }));
-      deps.log.info({ publisher: publisher.name, feeds: feeds.length }, 'publisher registered');
+      const sandbox = sandboxDatasetUrls.includes(datasetUrl);
+      const { publisher, feeds } = await alongsidePeers(() =>
+        services.catalog.addPublisher({ datasetUrl, ...(sandbox ? { mode: 'test' as const } : {}) }),
+      );
+      deps.log.info({ publisher: publisher.name, mode: publisher.mode, feeds: feeds.length }, 'publisher registered');
       // The bundled sandbox knows activehub as booking partner 'activehub' (its test credential).
       // Credentials an operator has set since are kept.
-      if (sandboxDatasetUrls.includes(datasetUrl)) {
+      if (sandbox) {
         await alongsidePeers(() =>
           services.booking.setCredentials({
             publisherId: publisher.id,
@@ -115,8 +124,8 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
     `activehub is running at ${config.publicBaseUrl}  (database: ${deps.database.kind}${deps.database.kind === 'pglite' ? ` in ${config.dataDir}` : ''})`,
     `  API docs:      ${config.publicBaseUrl}/docs`,
     demoKey
-      ? `  Demo broker "Acme Fitness" API key: ${demoKey}`
-      : '  Demo broker "Acme Fitness" exists; make a key with: npm run activehub -- keys create --broker acme',
+      ? `  Demo broker "Acme Fitness" API key (${demoMode ?? (demoKey.startsWith('ah_live_') ? 'live' : 'test')} mode): ${demoKey}`
+      : '  Demo broker "Acme Fitness" exists; make a key with: npm run activehub -- keys create --broker acme --mode test',
     demoKey
       ? `  Try: curl -H 'X-API-KEY: ${demoKey}' -H 'content-type: application/json' -d '{"email":"louis@example.com","givenName":"Louis","familyName":"Wu","imin:is13OrOver":false}' ${config.publicBaseUrl}/api/v2/customer-accounts`
       : '',

@@ -334,6 +334,7 @@ async function main() {
         const opportunity = sellerPool[Math.floor(i / PLACES)]!;
         const input = {
           target,
+          mode: 'live' as const,
           uuid: randomUUID(),
           items: [
             {

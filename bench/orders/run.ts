@@ -255,11 +255,11 @@ async function main() {
       from orders o`;
     const historySql = (page: number): [string, unknown[]][] => [
       [
-        `select visible_orders from customer_order_counts where broker_id = $1 and customer_identifier = $2`,
+        `select visible_orders from customer_order_counts where broker_id = $1 and mode = 'live' and customer_identifier = $2`,
         [brokerId, CUSTOMER],
       ],
       [
-        `${withParts} join (select id, created_at from orders where broker_id = $1 and customer_identifier = $2
+        `${withParts} join (select id, created_at from orders where broker_id = $1 and mode = 'live' and customer_identifier = $2
            and status in ('confirmed','cancelled') order by created_at desc, id desc limit 10 offset $3) page
          on page.id = o.id order by page.created_at desc, page.id desc`,
         [brokerId, CUSTOMER, (page - 1) * 10],
@@ -281,13 +281,13 @@ async function main() {
         path: () => `/api/v2/order-items?customerIdentifier=${CUSTOMER}&page=1`,
         sql: () => [
           [
-            `select count(*) from order_items where order_broker_id = $1 and order_customer_identifier = $2
+            `select count(*) from order_items where order_broker_id = $1 and order_mode = 'live' and order_customer_identifier = $2
              and status = 'https://openactive.io/OrderItemConfirmed' and start_date > now()`,
             [brokerId, CUSTOMER],
           ],
           [
             `select i.*, (select to_json(o) from (select * from orders where orders.id = i.order_id) o) as "order"
-             from order_items i where order_broker_id = $1 and order_customer_identifier = $2
+             from order_items i where order_broker_id = $1 and order_mode = 'live' and order_customer_identifier = $2
              and status = 'https://openactive.io/OrderItemConfirmed' and start_date > now() order by start_date, id limit 10`,
             [brokerId, CUSTOMER],
           ],
@@ -298,7 +298,7 @@ async function main() {
         path: (i) => `/api/v2/orders/${orderIds[i % orderIds.length]!}`,
         sql: (i) => [
           [
-            `${withParts} where o.id = $1 and o.broker_id = $2 and o.status in ('confirmed','cancelled')`,
+            `${withParts} where o.id = $1 and o.broker_id = $2 and o.mode = 'live' and o.status in ('confirmed','cancelled')`,
             [orderIds[i % orderIds.length], brokerId],
           ],
         ],

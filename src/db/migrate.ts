@@ -16,6 +16,7 @@ import * as m013 from './migrations/2026-11-27-013-search-geo-gist.js';
 import * as m014 from './migrations/2026-11-27-014-search-detail-doc.js';
 import * as m015 from './migrations/2026-11-27-015-search-covering-geo.js';
 import * as m016 from './migrations/2026-11-27-016-search-session-point-back.js';
+import * as m019 from './migrations/2026-12-07-019-test-mode.js';
 import * as m021 from './migrations/2026-12-07-021-orders-feed-scope.js';
 import * as m022 from './migrations/2026-12-07-022-checkout-paying-idx.js';
 
@@ -37,6 +38,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-27-014-search-detail-doc': m014,
   '2026-11-27-015-search-covering-geo': m015,
   '2026-11-27-016-search-session-point-back': m016,
+  '2026-12-07-019-test-mode': m019,
   '2026-12-07-021-orders-feed-scope': m021,
   '2026-12-07-022-checkout-paying-idx': m022,
 };

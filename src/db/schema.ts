@@ -4,6 +4,9 @@ import type { ColumnType, Generated } from 'kysely';
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
 
+/** Live or test: the world a key, and everything it makes, belongs to (issue 14 point 3). */
+export type Mode = 'live' | 'test';
+
 export interface BrokersTable {
   id: Generated<number>;
   slug: string;
@@ -28,7 +31,7 @@ export interface ApiKeysTable {
   name: string;
   prefix: string;
   key_hash: string;
-  mode: 'live' | 'test';
+  mode: Mode;
   products: string[];
   display_only: Generated<boolean>;
   allowed_origins: Generated<string[]>;
@@ -39,6 +42,7 @@ export interface ApiKeysTable {
 export interface CustomersTable {
   id: Generated<number>;
   broker_id: number;
+  mode: Generated<Mode>;
   identifier: string;
   state: Generated<'active' | 'erasing' | 'erased'>;
   given_name: string;
@@ -60,6 +64,7 @@ export interface CustomersTable {
 
 export interface IdempotencyKeysTable {
   broker_id: number;
+  mode: Generated<Mode>;
   key: string;
   route: string;
   request_hash: string;
@@ -81,6 +86,8 @@ export interface PublishersTable {
   description: string | null;
   logo_url: string | null;
   booking_endpoint_url: string | null;
+  /** A test publisher is a test booking system: only test keys book it. */
+  mode: Generated<Mode>;
   dataset: Json<Record<string, unknown>> | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;

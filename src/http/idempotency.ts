@@ -7,7 +7,7 @@ import { AppError } from './errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    idempotency: { brokerId: number; key: string } | null;
+    idempotency: { brokerId: number; mode: 'live' | 'test'; key: string } | null;
     /** Set by a handler to tie a stored idempotent response to the resource it created. */
     resourceRef: string | null;
   }
@@ -43,18 +43,19 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
         fieldErrors: [{ path: 'Idempotency-Key', message: 'must be 1-255 visible ASCII characters' }],
       });
     }
-    const brokerId = request.auth.brokerId;
+    // Keys are per broker and mode: another broker's, or the other mode's, are never replayed.
+    const { brokerId, mode } = request.auth;
     const hash = requestHash(request);
     const now = clock.now();
     const route = `${request.method} ${request.routeOptions.url ?? ''}`;
 
     const claimed = await db
       .insertInto('idempotency_keys')
-      .values({ broker_id: brokerId, key, route, request_hash: hash, created_at: now })
+      .values({ broker_id: brokerId, mode, key, route, request_hash: hash, created_at: now })
       .onConflict((oc) =>
         // An expired record is replaced by this new request's claim.
         oc
-          .columns(['broker_id', 'key'])
+          .columns(['broker_id', 'mode', 'key'])
           .doUpdateSet({
             route,
             request_hash: hash,
@@ -69,7 +70,7 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
       .returning('key')
       .executeTakeFirst();
     if (claimed) {
-      request.idempotency = { brokerId, key };
+      request.idempotency = { brokerId, mode, key };
       return;
     }
 
@@ -77,6 +78,7 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
       .selectFrom('idempotency_keys')
       .selectAll()
       .where('broker_id', '=', brokerId)
+      .where('mode', '=', mode)
       .where('key', '=', key)
       .executeTakeFirst();
     if (!existing) throw new AppError('CONFLICT', 'The Idempotency-Key is being reused concurrently; retry.');
@@ -96,6 +98,7 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
         .updateTable('idempotency_keys')
         .set({ created_at: now })
         .where('broker_id', '=', brokerId)
+        .where('mode', '=', mode)
         .where('key', '=', key)
         .where('status_code', 'is', null)
         .where('created_at', '=', existing.created_at)
@@ -103,7 +106,7 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
         .executeTakeFirst();
       if (!taken)
         throw new AppError('CONFLICT', 'A request with this Idempotency-Key is still being processed. Retry shortly.');
-      request.idempotency = { brokerId, key };
+      request.idempotency = { brokerId, mode, key };
       return;
     }
     const headers: Record<string, string> = { ...(existing.response_headers ?? {}), 'idempotent-replayed': 'true' };
@@ -119,7 +122,7 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
     if (!claim) return payload;
     request.idempotency = null;
     try {
-      const where = sql<boolean>`broker_id = ${claim.brokerId} and key = ${claim.key}`;
+      const where = sql<boolean>`broker_id = ${claim.brokerId} and mode = ${claim.mode} and key = ${claim.key}`;
       if (reply.statusCode >= 500) {
         await db.deleteFrom('idempotency_keys').where(where).execute();
       } else {

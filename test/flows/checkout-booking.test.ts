@@ -135,6 +135,7 @@ describe('a paid booking', () => {
       await w.t.services.orders.insertPendingOrder(w.t.deps.database.db, {
         id: s.order_uuid as string,
         brokerId: broker.brokerId,
+        mode: 'live',
         customerId: null,
         customer: { givenName: 'Earlier', familyName: 'Attempt', email: 'earlier@example.com' },
         checkoutSessionId: id,

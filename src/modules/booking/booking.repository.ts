@@ -44,14 +44,18 @@ export async function findTarget(db: BookingExecutor, publisherId: number, selle
         .onRef('c.publisher_id', '=', 'p.id')
         .on((eb) => eb.or([eb('c.seller_id', '=', sellerId), eb('c.seller_id', 'is', null)])),
     )
-    .select(['p.booking_endpoint_url', 'c.id as credentials_id', 'c.seller_id', 'c.headers'])
+    .select(['p.booking_endpoint_url', 'p.mode', 'c.id as credentials_id', 'c.seller_id', 'c.headers'])
     .where('p.id', '=', publisherId)
     .execute();
   if (rows.length === 0) return undefined;
   const credentials =
     rows.find((r) => r.credentials_id !== null && r.seller_id === sellerId) ??
     rows.find((r) => r.credentials_id !== null && r.seller_id === null);
-  return { bookingEndpointUrl: rows[0]!.booking_endpoint_url, headers: credentials?.headers ?? undefined };
+  return {
+    bookingEndpointUrl: rows[0]!.booking_endpoint_url,
+    mode: rows[0]!.mode,
+    headers: credentials?.headers ?? undefined,
+  };
 }
 
 /** Which sellers have their own credentials (header names only are ever shown). */

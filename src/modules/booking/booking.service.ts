@@ -9,7 +9,7 @@ import { createBookingClient, type BookingClient } from './booking.client.js';
 import { BookingError, problemFor } from './booking.errors.js';
 import * as repo from './booking.repository.js';
 import { bookingDb } from './booking.tables.js';
-import type { BookingTarget } from './order-requests.js';
+import type { BookingTarget, QuoteInput } from './order-requests.js';
 
 /*
  * Booking with sellers: where each seller is booked (the Open Booking API Base URI from its
@@ -134,7 +134,28 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
         detail: `no booking-partner credentials for publisher ${publisherId}, seller ${sellerId}`,
       });
     }
-    return { publisherId, endpointUrl: p.bookingEndpointUrl.replace(/\/+$/, ''), sellerId, headers: p.headers };
+    return {
+      publisherId,
+      mode: p.mode,
+      endpointUrl: p.bookingEndpointUrl.replace(/\/+$/, ''),
+      sellerId,
+      headers: p.headers,
+    };
+  }
+
+  /**
+   * Test mode is a world of its own (issue 14 point 3): nothing that quotes, leases or books is
+   * sent to a publisher of the other mode, whatever the caller checked before.
+   */
+  function sameWorld(input: QuoteInput): void {
+    if (input.mode === input.target.mode) return;
+    throw new BookingError(problemFor('not_bookable'), {
+      retryable: false,
+      detail:
+        input.mode === 'test'
+          ? `publisher ${input.target.publisherId} is a live booking system; a test-mode checkout never books it`
+          : `publisher ${input.target.publisherId} is a test booking system; a live checkout never books it`,
+    });
   }
 
   async function publisher(publisherId: number) {
@@ -146,8 +167,24 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
     }
   }
 
+  // A publisher registered again with another mode (or another endpoint) applies at once.
+  deps.catalog.onPublishersChanged(() => targets.clear());
+
   return {
     ...client,
+
+    async c1(input) {
+      sameWorld(input);
+      return client.c1(input);
+    },
+    async c2(input) {
+      sameWorld(input);
+      return client.c2(input);
+    },
+    async book(input) {
+      sameWorld(input);
+      return client.book(input);
+    },
 
     async targetFor(publisherId, sellerId) {
       // Only found targets are kept: a seller without credentials is read again next time.

@@ -114,6 +114,7 @@ const CUSTOMER = { email: 'louis@example.com', givenName: 'Louis', familyName: '
 function input(o: Opp, uuid = randomUUID(), extra: Partial<QuoteInput> = {}): QuoteInput {
   return {
     target,
+    mode: 'live',
     uuid,
     broker: BROKER,
     items: [
@@ -161,6 +162,7 @@ describe('catalog findOpportunity', () => {
       sellerId: f.sellerUrl,
       sellerName: 'Riverside Leisure',
       bookingEndpointUrl: `${base}/api/openbooking`,
+      publisherMode: 'live',
       parent: { type: 'SessionSeries', name: 'Vinyasa Flow Yoga' },
     });
     expect(o!.startDate).toBeInstanceOf(Date);
@@ -195,6 +197,7 @@ describe('targets and credentials', () => {
   it('builds the target from the dataset site endpoint and the stored credentials', async () => {
     expect(await t.services.booking.targetFor(publisherId, f.sellerUrl)).toEqual({
       publisherId,
+      mode: 'live',
       endpointUrl: `${base}/api/openbooking`,
       sellerId: f.sellerUrl,
       headers: { 'x-openactive-test-client-id': 'activehub' },
@@ -488,6 +491,26 @@ describe('C1, C2 and B against the sandbox', () => {
     expect(err.status).toBe(400);
     expect(err.retryable).toBe(false);
     expect(await sandboxOrders(uuid)).toBe(0);
+  });
+});
+
+describe('test mode is a world of its own (issue 14 point 3)', () => {
+  it('C1, C2 and B of the other mode are refused before anything is sent to the seller', async () => {
+    const before = sent.length;
+    const uuid = randomUUID();
+    for (const [mode, targetMode] of [
+      ['test', 'live'],
+      ['live', 'test'],
+    ] as const) {
+      const q = { ...input(paid, uuid), mode, target: { ...target, mode: targetMode } };
+      for (const call of [booking.c1(q), booking.c2(q), booking.book({ ...q, totalPaymentDue: 0 })]) {
+        const err = await bookingError(call);
+        expect(err.problem.code).toBe('not_bookable');
+        expect(err.retryable).toBe(false);
+        expect(err.message).toMatch(mode === 'test' ? /live booking system/ : /test booking system/);
+      }
+    }
+    expect(sent.length).toBe(before);
   });
 });
 

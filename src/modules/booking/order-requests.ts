@@ -15,6 +15,8 @@ const TAX_NET = 'https://openactive.io/TaxNet';
 
 export interface BookingTarget {
   publisherId: number;
+  /** The publisher's mode: a test publisher is a test booking system, booked in test mode only. */
+  mode: 'live' | 'test';
   /** The Open Booking API Base URI (dataset site `accessService.endpointUrl`). */
   endpointUrl: string;
   /** The seller's `@id`. */
@@ -32,6 +34,12 @@ export interface QuoteItem {
 
 export interface QuoteInput {
   target: BookingTarget;
+  /**
+   * The world the booking is made in (the checkout's key mode). C1, C2 and B are refused unless
+   * it is the target publisher's mode: a test checkout never reaches a live seller, nor a live
+   * one a test system.
+   */
+  mode: 'live' | 'test';
   /** The Order UUID (minted by the broker; the same for C1, C2 and B of one order). */
   uuid: string;
   items: QuoteItem[];

@@ -51,9 +51,22 @@ export function findActiveKeyByHash(db: Executor, keyHash: string) {
 export function findKeyByHash(db: Executor, keyHash: string) {
   return db
     .selectFrom('api_keys')
-    .select(['id', 'broker_id', 'revoked_at'])
+    .select(['id', 'broker_id', 'mode', 'revoked_at'])
     .where('key_hash', '=', keyHash)
     .executeTakeFirst();
+}
+
+/** Whether the broker has a key of this mode that is not revoked. */
+export async function hasActiveKey(db: Executor, brokerId: number, mode: 'live' | 'test'): Promise<boolean> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select('id')
+    .where('broker_id', '=', brokerId)
+    .where('mode', '=', mode)
+    .where('revoked_at', 'is', null)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 export function listApiKeys(db: Executor, brokerId?: number) {

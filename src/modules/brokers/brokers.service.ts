@@ -1,5 +1,6 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { Database } from '../../db/database.js';
+import type { Mode } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import { randomAlphanumeric } from '../../lib/ids.js';
@@ -7,7 +8,8 @@ import * as repo from './brokers.repository.js';
 
 export const PRODUCTS = ['search', 'firehose', 'booking', 'checkout', 'sellers'] as const;
 export type Product = (typeof PRODUCTS)[number];
-export type KeyMode = 'live' | 'test';
+/** A key's mode: the world it sees and changes (test keys: only test data, test sellers). */
+export type KeyMode = Mode;
 
 /** Who is calling: resolved from X-API-KEY on every authenticated request. */
 export interface AuthContext {
@@ -19,6 +21,13 @@ export interface AuthContext {
   displayOnly: boolean;
   allowedOrigins: string[];
 }
+
+/**
+ * Whose data a request sees and changes: one broker's, in the key's mode. Every broker-scoped
+ * read and write filters on both (DECISIONS §2; issue 14 point 3), so another broker's or the
+ * other mode's record answers exactly as an unknown one.
+ */
+export type Tenant = Pick<AuthContext, 'brokerId' | 'mode'>;
 
 export interface BrokerInput {
   slug: string;
@@ -37,6 +46,14 @@ export interface BrokerInput {
 }
 
 export const DEMO_BROKER = { slug: 'acme', name: 'Acme Fitness', url: 'https://acme-fitness.example.com' } as const;
+
+/**
+ * The mode of a key given by the operator (DEMO_API_KEY): `ah_live_…` is a live key, anything
+ * else a test key, so a key chosen for scripts cannot become live by accident.
+ */
+export function modeOfGivenKey(rawKey: string): KeyMode {
+  return rawKey.startsWith('ah_live_') ? 'live' : 'test';
+}
 
 export function hashApiKey(rawKey: string): string {
   // The one-shot hash skips building a Hash object: this runs on every authenticated request.
@@ -171,10 +188,14 @@ export function createBrokersService({
     },
 
     /**
-     * Creates the demo broker "Acme Fitness" on a fresh install and returns a key to print.
-     * With `demoKey` (DEMO_API_KEY) that exact key is ensured, so scripts know it in advance.
+     * Creates the demo broker "Acme Fitness" on a fresh install and returns a key to print: a
+     * test key, so the README's worked example books the bundled sandbox (test publishers) with
+     * test payments. An install whose demo broker has no active test key yet (its demo key was
+     * live before test mode became a world of its own) gets one too; its live key keeps working
+     * for live data. With `demoKey` (DEMO_API_KEY) that exact key is ensured, its mode following
+     * its prefix (modeOfGivenKey), so scripts know it in advance.
      */
-    async ensureDemoBroker(demoKey: string | undefined): Promise<{ created: boolean; key?: string }> {
+    async ensureDemoBroker(demoKey: string | undefined): Promise<{ created: boolean; key?: string; mode?: KeyMode }> {
       let broker = await repo.findBrokerBySlug(db, DEMO_BROKER.slug);
       let created = false;
       if (!broker) {
@@ -193,12 +214,13 @@ export function createBrokersService({
         if (existing && existing.broker_id !== broker.id) {
           throw new AppError('CONFLICT', 'DEMO_API_KEY is already in use by another broker.');
         }
-        if (!existing) await issueKey(broker.id, { name: 'demo (DEMO_API_KEY)', rawKey: demoKey });
-        return { created, key: demoKey };
+        const mode = existing?.mode ?? modeOfGivenKey(demoKey);
+        if (!existing) await issueKey(broker.id, { name: 'demo (DEMO_API_KEY)', rawKey: demoKey, mode });
+        return { created, key: demoKey, mode };
       }
-      if (created) {
-        const issued = await issueKey(broker.id, { name: 'demo' });
-        return { created, key: issued.key };
+      if (!(await repo.hasActiveKey(db, broker.id, 'test'))) {
+        const issued = await issueKey(broker.id, { name: 'demo', mode: 'test' });
+        return { created, key: issued.key, mode: 'test' };
       }
       return { created };
     },

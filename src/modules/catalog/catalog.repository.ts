@@ -1,6 +1,6 @@
 import { sql, type Insertable, type RawBuilder, type Selectable, type Updateable } from 'kysely';
 import type { Executor } from '../../db/database.js';
-import type { CatalogEntitiesTable, FeedStatus, FeedsTable, PublishersTable } from '../../db/schema.js';
+import type { CatalogEntitiesTable, FeedStatus, FeedsTable, Mode, PublishersTable } from '../../db/schema.js';
 import { repairText, truncateText } from '../../lib/untrusted-json.js';
 
 // ---- publishers -------------------------------------------------------------------------
@@ -23,6 +23,11 @@ export function findPublisherByDatasetUrl(db: Executor, url: string) {
 
 export function listPublishers(db: Executor) {
   return db.selectFrom('publishers').selectAll().orderBy('id').execute();
+}
+
+/** Every publisher's mode (a small table: the search's map of who is bookable by which key). */
+export function listPublisherModes(db: Executor) {
+  return db.selectFrom('publishers').select(['id', 'mode']).execute();
 }
 
 export function deletePublisher(db: Executor, id: number) {
@@ -474,26 +479,40 @@ export const findLatestChangeSeq = (db: Executor): Promise<number> => highest(db
 // ---- checkout lookups -------------------------------------------------------------------------
 
 /**
- * A bookable occurrence (ScheduledSession or Slot with a start) by its OpenActive `@id` (the
- * first publisher's, if several publish it), with its publisher's booking endpoint, followed by
- * its ancestors nearest first (at most `maxAncestors`, none twice): one statement.
+ * A bookable occurrence (ScheduledSession or Slot with a start) by its OpenActive `@id`, with its
+ * publisher's booking endpoint and mode, followed by its ancestors nearest first (at most
+ * `maxAncestors`, none twice): one statement. If several publishers publish the id, the first of
+ * the mode asked for wins (a test checkout resolves within the test world first), else the first.
  */
-export async function findOccurrenceWithAncestors(db: Executor, oaId: string, maxAncestors: number) {
+export async function findOccurrenceWithAncestors(
+  db: Executor,
+  oaId: string,
+  maxAncestors: number,
+  preferMode: Mode = 'live',
+) {
   const r = await sql<
-    Selectable<CatalogEntitiesTable> & { booking_endpoint_url: string | null; depth: number; seen: string[] }
+    Selectable<CatalogEntitiesTable> & {
+      booking_endpoint_url: string | null;
+      publisher_mode: Mode;
+      depth: number;
+      seen: string[];
+    }
   >`
     with recursive chain as (
-      (select e.*, p.booking_endpoint_url, 0 as depth, array[]::text[] as seen
+      (select e.*, p.booking_endpoint_url, p.mode as publisher_mode, 0 as depth, array[]::text[] as seen
         from catalog_entities e join publishers p on p.id = e.publisher_id
         where e.oa_id = ${oaId} and e.type in ('ScheduledSession', 'Slot') and e.start_date is not null
-        order by e.publisher_id limit 1)
+        order by p.mode = ${preferMode} desc, e.publisher_id limit 1)
       union all
-      select c.*, null::text, chain.depth + 1, chain.seen || c.oa_id
+      select c.*, null::text, null::text, chain.depth + 1, chain.seen || c.oa_id
         from chain join catalog_entities c on c.publisher_id = chain.publisher_id and c.oa_id = chain.parent_oa_id
         where chain.depth < ${maxAncestors}::int and not (c.oa_id = any(chain.seen))
     )
     select * from chain order by depth`.execute(db);
   if (r.rows.length === 0) return undefined;
   const [row, ...ancestors] = r.rows.map(({ seen: _seen, depth: _depth, ...entity }) => entity);
-  return { row: row!, ancestors: ancestors.map(({ booking_endpoint_url: _url, ...entity }) => entity) };
+  return {
+    row: row!,
+    ancestors: ancestors.map(({ booking_endpoint_url: _url, publisher_mode: _mode, ...entity }) => entity),
+  };
 }

@@ -115,6 +115,39 @@ describe('admin catalog API', () => {
     );
   });
 
+  it('marks a publisher test or live (issue 14 point 3): registering again keeps the mode unless given', async () => {
+    const post = (payload: Record<string, unknown>) =>
+      t.request({ method: 'POST', url: '/admin/publishers', key: ADMIN, payload });
+    const datasetUrl = `${server.base}/dataset`;
+    const first = await post({ datasetUrl, mode: 'test' });
+    expect(first.statusCode, first.body).toBe(201);
+    const id = first.json().id as number;
+    expect(first.json()).toMatchObject({ id, mode: 'test' });
+    // Again without a mode: it stays a test publisher; with one, it changes.
+    expect((await post({ datasetUrl })).json()).toMatchObject({ id, mode: 'test' });
+    const modes = async () => (await t.services.catalog.publisherModes()).get(id);
+    expect(await modes()).toBe('test');
+    expect((await post({ datasetUrl, mode: 'live' })).json()).toMatchObject({ id, mode: 'live' });
+    expect(await modes()).toBe('live');
+    const list = await t.request({ method: 'GET', url: '/admin/publishers', key: ADMIN });
+    expect(list.json().items.find((p: { id: number }) => p.id === id)).toMatchObject({ mode: 'live' });
+    // Named feeds: new publishers are live unless marked.
+    const named = await post({ name: 'Named', feeds: [{ url: `${server.base}/feeds/ds-slots`, kind: 'Slot' }] });
+    expect(named.json()).toMatchObject({ mode: 'live' });
+    const namedTest = await post({
+      name: 'Named test',
+      mode: 'test',
+      feeds: [{ url: `${server.base}/feeds/ds-slots`, kind: 'Slot' }],
+    });
+    expect(namedTest.json()).toMatchObject({ mode: 'test' });
+    const bad = await post({ datasetUrl, mode: 'sandbox' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toMatch(/mode/);
+    for (const p of [id, named.json().id, namedTest.json().id]) {
+      expect((await t.request({ method: 'DELETE', url: `/admin/publishers/${p}`, key: ADMIN })).statusCode).toBe(204);
+    }
+  });
+
   it('rejects bad input with 400s naming the problem', async () => {
     const cases = [
       { payload: {}, expect: /datasetUrl/ },

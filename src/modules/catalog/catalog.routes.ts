@@ -27,6 +27,7 @@ function toPublisher(p: Selectable<PublishersTable>, feeds?: Selectable<FeedsTab
     publisherName: p.publisher_name,
     publisherUrl: p.publisher_url,
     bookingEndpointUrl: p.booking_endpoint_url,
+    mode: p.mode,
     feeds: feeds?.map((f) => ({ id: f.id, url: f.url, kind: f.kind, status: f.status })),
   });
 }
@@ -42,6 +43,8 @@ export function catalogRoutes(catalog: CatalogService): FastifyPluginAsyncTypebo
           tags,
           security,
           summary: 'Register a data publisher',
+          description:
+            'By its dataset site, or by a name and explicit feeds. `mode: "test"` marks a test booking system: only test keys book its sellers (and a live key never does). Registering a known dataset site again refreshes it, and sets its mode when one is given.',
           body: AddPublisherBody,
           response: { 201: Publisher, ...errorResponses(409) },
         },

@@ -6,6 +6,11 @@ export const AddPublisherBody = Type.Object(
   {
     datasetUrl: Type.Optional(Type.String({ format: 'uri', description: "The publisher's OpenActive dataset site" })),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    mode: Type.Optional(
+      StringEnum(['live', 'test'] as const, {
+        description: 'test: a test booking system, booked by test keys only. Default live (new) or unchanged.',
+      }),
+    ),
     feeds: Type.Optional(
       Type.Array(
         Type.Object(
@@ -38,6 +43,7 @@ export const Publisher = Type.Object({
   publisherName: Type.Optional(Type.String()),
   publisherUrl: Type.Optional(Type.String()),
   bookingEndpointUrl: Type.Optional(Type.String()),
+  mode: StringEnum(['live', 'test'] as const, { description: 'test: booked by test keys only' }),
   feeds: Type.Optional(Type.Array(Feed)),
 });
 

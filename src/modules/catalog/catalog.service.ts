@@ -1,16 +1,19 @@
 import type { Selectable } from 'kysely';
 import type { Database } from '../../db/database.js';
-import type { CatalogEntitiesTable, FeedsTable } from '../../db/schema.js';
+import type { CatalogEntitiesTable, FeedsTable, Mode } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import { HttpError, type HttpClient } from '../../lib/http-client.js';
 import type { QueueStatus } from '../../lib/jobs.js';
+import { createTtlCache } from '../../lib/ttl-cache.js';
 import * as repo from './catalog.repository.js';
 import { FEED_KINDS, parseDatasetSite } from './dataset-site.js';
 
 /** A bookable occurrence as checkout needs it (see `findOpportunity`). */
 export interface Opportunity {
   publisherId: number;
+  /** The publisher's mode: a test publisher is a test booking system, booked by test keys only. */
+  publisherMode: Mode;
   oaId: string;
   type: 'ScheduledSession' | 'Slot';
   /** Its own name, else its series'/facility's. */
@@ -37,7 +40,12 @@ export interface Opportunity {
 
 type Entity = Selectable<CatalogEntitiesTable>;
 
-function toOpportunity(row: Entity, ancestors: Entity[], bookingEndpointUrl: string | null): Opportunity {
+function toOpportunity(
+  row: Entity,
+  ancestors: Entity[],
+  bookingEndpointUrl: string | null,
+  publisherMode: Mode,
+): Opportunity {
   const chain = [row, ...ancestors];
   const first = <T>(pick: (e: Entity) => T | null | undefined): T | null => {
     for (const e of chain) {
@@ -50,6 +58,7 @@ function toOpportunity(row: Entity, ancestors: Entity[], bookingEndpointUrl: str
   const status = row.data.eventStatus;
   return {
     publisherId: row.publisher_id,
+    publisherMode,
     oaId: row.oa_id,
     type: row.type as 'ScheduledSession' | 'Slot',
     name: first((e) => e.name) ?? '',
@@ -77,7 +86,12 @@ export interface PublisherInput {
   datasetUrl?: string | undefined;
   name?: string | undefined;
   feeds?: { url: string; kind: string }[] | undefined;
+  /** `test` for a test booking system; absent: live when new, unchanged when registered again. */
+  mode?: Mode | undefined;
 }
+
+/** How long the publisher → mode map is reused (publishers changed through this process: at once). */
+const PUBLISHER_MODES_TTL_MS = 10_000;
 
 function absoluteHttpUrl(value: string, field: string): string {
   try {
@@ -134,6 +148,15 @@ export function createCatalogService({
   stallAfterSeconds?: number;
 }) {
   const { db } = database;
+  // Publisher → mode, read by every search answer (bookability per key mode). Kept for a few
+  // seconds; a change made through this service clears it and tells the listeners (the booking
+  // targets' cache) at once; one made by another process shows within the TTL.
+  const modes = createTtlCache<'all', Map<number, Mode>>(PUBLISHER_MODES_TTL_MS, 1);
+  const listeners: (() => void)[] = [];
+  const changed = () => {
+    modes.clear();
+    for (const listener of listeners) listener();
+  };
 
   /** An absolute http(s) URL the outbound policy does not refuse outright; else a 400 naming `field`. */
   function checkUrl(value: string, field: string): string {
@@ -167,7 +190,8 @@ export function createCatalogService({
   return {
     /**
      * Registers a publisher by its dataset site (feeds discovered from `distribution`) or by
-     * explicit feed URLs. Re-adding a known dataset site refreshes its metadata and feed list.
+     * explicit feed URLs. Re-adding a known dataset site refreshes its metadata and feed list,
+     * and its mode when one is given (else the mode stays).
      */
     async addPublisher(input: PublisherInput) {
       if (input.datasetUrl) {
@@ -200,7 +224,7 @@ export function createCatalogService({
             { fieldErrors: [{ path: '/datasetUrl', message: 'names URLs the outbound policy refuses' }] },
           );
         }
-        return db.transaction().execute(async (trx) => {
+        const registered = await db.transaction().execute(async (trx) => {
           const values = {
             name: input.name ?? found.name,
             description: found.description,
@@ -213,9 +237,10 @@ export function createCatalogService({
             dataset: JSON.stringify(found.dataset),
           };
           const existing = await repo.findPublisherByDatasetUrl(trx, datasetUrl);
+          const mode = input.mode ? { mode: input.mode } : {};
           const publisher = existing
-            ? (await repo.updatePublisher(trx, existing.id, { ...values, updated_at: clock.now() }))!
-            : await repo.insertPublisher(trx, { ...values, dataset_url: datasetUrl });
+            ? (await repo.updatePublisher(trx, existing.id, { ...values, ...mode, updated_at: clock.now() }))!
+            : await repo.insertPublisher(trx, { ...values, ...mode, dataset_url: datasetUrl });
           for (const f of found.feeds)
             await repo.insertFeed(trx, {
               publisher_id: publisher.id,
@@ -225,6 +250,8 @@ export function createCatalogService({
             });
           return { publisher, feeds: await repo.listFeeds(trx, publisher.id) };
         });
+        changed();
+        return registered;
       }
       if (!input.name || !input.feeds?.length) {
         throw new AppError('BAD_REQUEST', 'Give a datasetUrl, or a name and at least one feed {url, kind}.');
@@ -237,8 +264,11 @@ export function createCatalogService({
         }
         return { url: checkUrl(f.url, `feeds/${i}/url`), kind: f.kind };
       });
-      return db.transaction().execute(async (trx) => {
-        const publisher = await repo.insertPublisher(trx, { name: input.name! });
+      const registered = await db.transaction().execute(async (trx) => {
+        const publisher = await repo.insertPublisher(trx, {
+          name: input.name!,
+          ...(input.mode ? { mode: input.mode } : {}),
+        });
         for (const f of feeds)
           await repo.insertFeed(trx, {
             publisher_id: publisher.id,
@@ -248,6 +278,23 @@ export function createCatalogService({
           });
         return { publisher, feeds: await repo.listFeeds(trx, publisher.id) };
       });
+      changed();
+      return registered;
+    },
+
+    /** Every publisher's mode by id (cached; see PUBLISHER_MODES_TTL_MS). */
+    async publisherModes(): Promise<Map<number, Mode>> {
+      let map = modes.get('all');
+      if (!map) {
+        map = new Map((await repo.listPublisherModes(db)).map((p) => [p.id, p.mode] as const));
+        modes.set('all', map);
+      }
+      return map;
+    },
+
+    /** Calls `listener` after every publisher change made through this service (caches to clear). */
+    onPublishersChanged(listener: () => void): void {
+      listeners.push(listener);
     },
 
     listPublishers: () => repo.listPublishers(db),
@@ -276,6 +323,7 @@ export function createCatalogService({
         await trx.deleteFrom('catalog_entities').where('publisher_id', '=', id).execute();
         await repo.deletePublisher(trx, id);
       });
+      changed();
     },
 
     /**
@@ -340,11 +388,11 @@ export function createCatalogService({
      * inherits from its parents (series/facility: name, organizer, location, offers) resolved,
      * and the booking endpoint of its publisher. Used by checkout.
      */
-    async findOpportunity(oaId: string): Promise<Opportunity | undefined> {
+    async findOpportunity(oaId: string, options: { preferMode?: Mode } = {}): Promise<Opportunity | undefined> {
       // With its parents, in one statement: SessionSeries (→ EventSeries), or IndividualFacilityUse → FacilityUse.
-      const found = await repo.findOccurrenceWithAncestors(db, oaId, 3);
+      const found = await repo.findOccurrenceWithAncestors(db, oaId, 3, options.preferMode);
       if (!found) return undefined;
-      return toOpportunity(found.row, found.ancestors, found.row.booking_endpoint_url);
+      return toOpportunity(found.row, found.ancestors, found.row.booking_endpoint_url, found.row.publisher_mode);
     },
 
     countEntitiesByType: (publisherId: number) => repo.countEntitiesByType(db, publisherId),

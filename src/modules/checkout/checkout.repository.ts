@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { BrokersTable } from '../../db/schema.js';
+import type { Tenant } from '../brokers/index.js';
 import type { CheckoutExecutor, CheckoutSessionsTable, SessionState } from './checkout.tables.js';
 
 export type SessionRow = Selectable<CheckoutSessionsTable>;
@@ -30,13 +31,14 @@ export function insertSession(db: CheckoutExecutor, row: Insertable<CheckoutSess
   return db.insertInto('checkout_sessions').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
-/** A session of this broker (another broker's id is simply not found). */
-export function findSession(db: CheckoutExecutor, brokerId: number, id: string) {
+/** A session of this broker and mode (another broker's or mode's id is simply not found). */
+export function findSession(db: CheckoutExecutor, tenant: Tenant, id: string) {
   return db
     .selectFrom('checkout_sessions')
     .selectAll()
     .where('id', '=', id)
-    .where('broker_id', '=', brokerId)
+    .where('broker_id', '=', tenant.brokerId)
+    .where('mode', '=', tenant.mode)
     .executeTakeFirst();
 }
 
@@ -141,12 +143,13 @@ export function findBrokerBySlug(db: CheckoutExecutor, slug: string) {
   return db.selectFrom('brokers').selectAll().where('slug', '=', slug).executeTakeFirst();
 }
 
-/** An active account of this broker (an erased or another broker's account is not found). */
-export function findActiveCustomer(db: CheckoutExecutor, brokerId: number, identifier: string) {
+/** An active account of this broker and mode (an erased, another broker's or mode's account is not found). */
+export function findActiveCustomer(db: CheckoutExecutor, tenant: Tenant, identifier: string) {
   return db
     .selectFrom('customers')
     .select(['id', 'identifier', 'given_name', 'family_name', 'email', 'telephone'])
-    .where('broker_id', '=', brokerId)
+    .where('broker_id', '=', tenant.brokerId)
+    .where('mode', '=', tenant.mode)
     .where('identifier', '=', identifier)
     .where('state', '=', 'active')
     .executeTakeFirst();

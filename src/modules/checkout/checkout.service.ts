@@ -8,7 +8,7 @@ import { IMIN_CONTEXT, OPENACTIVE_CONTEXT } from '../../http/jsonld.js';
 import type { Clock } from '../../lib/clock.js';
 import { randomAlphanumeric } from '../../lib/ids.js';
 import type { Jobs } from '../../lib/jobs.js';
-import type { AuthContext } from '../brokers/index.js';
+import type { AuthContext, KeyMode, Tenant } from '../brokers/index.js';
 import type { OrdersService, PendingOrderInput } from '../orders/index.js';
 import * as repo from './checkout.repository.js';
 import type { SessionRow } from './checkout.repository.js';
@@ -255,7 +255,8 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const view: CheckoutView = {
       sessionId: s.id,
       step,
-      testMode: s.test_mode,
+      // imin's testing mode, or a test-mode checkout (a test booking system, test payments).
+      testMode: s.test_mode || s.mode === 'test',
       branding: branding(broker),
       navigationLinks: s.navigation_links.map((l) => ({
         name: l.name,
@@ -359,7 +360,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     live?: Awaited<ReturnType<CatalogPort['findOpportunity']>>;
   }
 
-  async function resolveOpportunity(type: 'ScheduledSession' | 'Slot', id: string): Promise<Resolved> {
+  async function resolveOpportunity(type: 'ScheduledSession' | 'Slot', id: string, mode: KeyMode): Promise<Resolved> {
     if (isTestItem(id)) {
       if (TEST_ITEMS[id].type !== type) {
         throw new AppError(
@@ -369,7 +370,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       }
       return { snapshot: testOpportunity(id, clock.now()), testMode: true };
     }
-    const found = await catalog.findOpportunity(id);
+    const found = await catalog.findOpportunity(id, { preferMode: mode });
     if (!found || found.type !== type) {
       throw new AppError(
         'UNKNOWN_OPPORTUNITY',
@@ -379,9 +380,21 @@ export function createCheckoutService(deps: CheckoutDeps) {
     return { snapshot: snapshotOf(found), testMode: false, live: found };
   }
 
-  /** Live checks before a session is created: bookable now, and a seller we can book with. */
-  async function checkLive(r: Resolved, offerId: string | null, places: number): Promise<void> {
+  /**
+   * Live checks before a session is created: a seller of the checkout's own world (test mode is
+   * a world of its own: a test key books only test booking systems, a live key only live ones;
+   * imin's test items, which book nothing, are open to both), bookable now, and one we can book.
+   */
+  async function checkLive(r: Resolved, offerId: string | null, places: number, mode: KeyMode): Promise<void> {
     if (!r.live) return;
+    if (r.live.publisherMode !== mode) {
+      throw new AppError(
+        'OPPORTUNITY_NOT_BOOKABLE',
+        mode === 'test'
+          ? `"${r.snapshot.name}" is offered by a live booking system: a test key (or test-mode checkout link) books only test booking systems and imin's test items. Book it with a live key.`
+          : `"${r.snapshot.name}" is offered by a test booking system: a live key (or checkout link) never books it. Book it with a test key.`,
+      );
+    }
     const offer = offerId ? (findOffer(r.live, offerId) ?? null) : null;
     const problem = checkBookable(r.live, offer, places, clock.now());
     if (problem) throw problem;
@@ -399,6 +412,8 @@ export function createCheckoutService(deps: CheckoutDeps) {
   async function newSession(input: {
     broker: BrokerRow;
     auth: AuthContext | null;
+    /** The key's mode; for a guest link, the mode the link names. */
+    mode: KeyMode;
     kind: SessionKind;
     resolved: Resolved;
     request: unknown;
@@ -417,7 +432,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       response: input.response ? JSON.stringify(input.response(id)) : null,
       broker_id: input.broker.id,
       api_key_id: input.auth?.keyId ?? null,
-      mode: input.auth?.mode ?? 'live',
+      mode: input.mode,
       kind: input.kind,
       test_mode: input.resolved.testMode,
       request: input.request === null ? null : JSON.stringify(input.request),
@@ -444,8 +459,9 @@ export function createCheckoutService(deps: CheckoutDeps) {
     ...(p.identifier ? { identifier: p.identifier } : {}),
   });
 
-  async function account(brokerId: number, identifier: string) {
-    const row = await repo.findActiveCustomer(db, brokerId, identifier);
+  /** An account of the key's broker and mode (another mode's is not found, like an unknown one). */
+  async function account(tenant: Tenant, identifier: string) {
+    const row = await repo.findActiveCustomer(db, tenant, identifier);
     if (!row) return undefined;
     const person: PersonSnapshot = {
       givenName: row.given_name,
@@ -484,6 +500,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const c = s.customer;
     return {
       target,
+      mode: s.mode,
       uuid: s.order_uuid,
       items: (s.items ?? []).map((i) => ({
         opportunityId: s.opportunity.oaId,
@@ -662,7 +679,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
         telephone: typeof seller.telephone === 'string' ? seller.telephone : null,
       },
       navigationLinks: session?.navigation_links.map((l) => ({ name: l.name, url: l.url })) ?? [],
-      testMode: order.test_mode,
+      testMode: order.test_mode || order.mode === 'test',
     };
     const from = broker.email_from ?? deps.emailFromDefault ?? `${broker.name} <bookings@activehub.invalid>`;
     // The mailer adds a job in our transaction: pg-boss must be started before it opens (on
@@ -710,6 +727,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
     const input: PendingOrderInput = {
       id: s.order_uuid,
       brokerId: broker.id,
+      mode: s.mode,
       customerId: s.customer_id,
       customer: s.customer!,
       checkoutSessionId: s.id,
@@ -810,6 +828,16 @@ export function createCheckoutService(deps: CheckoutDeps) {
     } catch (err) {
       if (!isBookingError(err)) throw err;
       await setProblem(s.id, ['paying'], err.retryable ? 'pay' : 'failed', problemOf(err.problem));
+      return;
+    }
+    // The publisher changed mode since the session was made: never book across worlds (B is
+    // refused by the booking client too; this stops before any money is held).
+    if (target.mode !== s.mode) {
+      log.warn({ orderId: s.order_uuid, mode: s.mode, publisherId: target.publisherId }, 'publisher of another mode');
+      await setProblem(s.id, ['paying'], 'failed', {
+        code: 'not_bookable',
+        message: 'Sorry, this activity cannot be booked here any more. Nothing has been booked or charged.',
+      });
       return;
     }
     const book: BookInput = {
@@ -1011,7 +1039,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
           );
       }
 
-      const resolved = await resolveOpportunity(refs[0]!.type, refs[0]!.id);
+      const resolved = await resolveOpportunity(refs[0]!.type, refs[0]!.id, auth.mode);
       const offerId = items[0]!.acceptedOffer ?? null;
       if (offerId && !resolved.snapshot.offers.some((o) => o.id === offerId)) {
         throw new AppError(
@@ -1025,7 +1053,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       let customerId: number | null = null;
       let isMember = false;
       if (typeof initial.customer === 'string') {
-        const found = await account(broker.id, initial.customer);
+        const found = await account(auth, initial.customer);
         if (found) {
           customer = found.person;
           customerId = found.id;
@@ -1045,7 +1073,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
       if (group) {
         selected = [];
         for (const [i, item] of items.entries()) {
-          const found = await account(broker.id, item.attendee!);
+          const found = await account(auth, item.attendee!);
           if (!found && !resolved.testMode) {
             errors.push({
               path: `${base}/orderedItem/${i}/attendee`,
@@ -1072,7 +1100,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
           `The offer "${offer.id}" is for members only; the customer is not a member.`,
         );
       }
-      await checkLive(resolved, offerId, items.length);
+      await checkLive(resolved, offerId, items.length, auth.mode);
 
       const response = structuredClone(b) as Record<string, unknown>;
       const { '@context': context, ...rest } = response;
@@ -1090,6 +1118,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
         },
         broker,
         auth,
+        mode: auth.mode,
         kind: group ? 'group' : kind,
         resolved,
         request: body,
@@ -1109,7 +1138,7 @@ export function createCheckoutService(deps: CheckoutDeps) {
 
     /** `GET …/api/checkout-sessions/:id`: the session as created, with where it stands. */
     async getSession(auth: AuthContext, sessionId: string): Promise<Record<string, unknown>> {
-      const session = await repo.findSession(db, auth.brokerId, sessionId);
+      const session = await repo.findSession(db, auth, sessionId);
       if (!session) throw new AppError('NOT_FOUND', 'There is no checkout session with this id.');
       const broker = (await repo.findBrokerById(db, auth.brokerId))!;
       if (isExpired(session)) {
@@ -1127,18 +1156,23 @@ export function createCheckoutService(deps: CheckoutDeps) {
       return body;
     },
 
-    /** Guest checkout link (`/v1/scheduled-sessions/:id`, `/v1/slots/:id`): a new session. */
+    /**
+     * Guest checkout link (`/v1/scheduled-sessions/:id`, `/v1/slots/:id`): a new session, live
+     * unless the link names test mode (`?mode=test`, as test keys' search results give it).
+     */
     async startGuestSession(
       brokerSlug: string,
       kind: 'scheduled-sessions' | 'slots',
       opportunityId: string,
+      mode: KeyMode = 'live',
     ): Promise<{ sessionId: string }> {
       const broker = await brokerBySlug(brokerSlug);
-      const resolved = await resolveOpportunity(kind === 'slots' ? 'Slot' : 'ScheduledSession', opportunityId);
-      await checkLive(resolved, null, 1);
+      const resolved = await resolveOpportunity(kind === 'slots' ? 'Slot' : 'ScheduledSession', opportunityId, mode);
+      await checkLive(resolved, null, 1, mode);
       const session = await newSession({
         broker,
         auth: null,
+        mode,
         kind: 'guest',
         resolved,
         request: null,

@@ -114,7 +114,13 @@ export function createOrderRecovery({
       let booked;
       try {
         const target = await booking.targetFor(order.publisher_id, order.seller_id);
-        booked = await booking.book({ ...(order.booking_request as Omit<BookInput, 'target'>), target });
+        // The order's own mode, whatever the stored request says (earlier versions stored none):
+        // the booking client refuses B to a publisher of the other mode.
+        booked = await booking.book({
+          ...(order.booking_request as Omit<BookInput, 'target' | 'mode'>),
+          mode: order.mode,
+          target,
+        });
       } catch (err) {
         if (isBookingError(err) && !err.retryable) {
           await fail(order.id, order.payment_id, err.problem.code, err.problem.message, {

@@ -1,18 +1,20 @@
 import type { Insertable, Updateable } from 'kysely';
 import type { Executor } from '../../db/database.js';
 import type { CustomersTable } from '../../db/schema.js';
+import type { Tenant } from '../brokers/index.js';
 
 export function insertCustomer(db: Executor, customer: Insertable<CustomersTable>) {
   return db.insertInto('customers').values(customer).returningAll().executeTakeFirstOrThrow();
 }
 
-/** An account the broker can see: its own and not deleted. */
-export function findActiveCustomer(db: Executor, brokerId: number, identifier: string) {
+/** An account the key can see: its broker's, of its mode, and not deleted. */
+export function findActiveCustomer(db: Executor, tenant: Tenant, identifier: string) {
   return db
     .selectFrom('customers')
     .selectAll()
     .where('identifier', '=', identifier)
-    .where('broker_id', '=', brokerId)
+    .where('broker_id', '=', tenant.brokerId)
+    .where('mode', '=', tenant.mode)
     .where('state', '=', 'active')
     .executeTakeFirst();
 }
@@ -23,7 +25,7 @@ export function findCustomerById(db: Executor, id: number) {
 
 export function updateActiveCustomer(
   db: Executor,
-  brokerId: number,
+  tenant: Tenant,
   identifier: string,
   changes: Updateable<CustomersTable>,
 ) {
@@ -31,18 +33,20 @@ export function updateActiveCustomer(
     .updateTable('customers')
     .set(changes)
     .where('identifier', '=', identifier)
-    .where('broker_id', '=', brokerId)
+    .where('broker_id', '=', tenant.brokerId)
+    .where('mode', '=', tenant.mode)
     .where('state', '=', 'active')
     .returningAll()
     .executeTakeFirst();
 }
 
-export function markErasureRequested(db: Executor, brokerId: number, identifier: string, at: Date) {
+export function markErasureRequested(db: Executor, tenant: Tenant, identifier: string, at: Date) {
   return db
     .updateTable('customers')
     .set({ state: 'erasing', erasure_requested_at: at, updated_at: at })
     .where('identifier', '=', identifier)
-    .where('broker_id', '=', brokerId)
+    .where('broker_id', '=', tenant.brokerId)
+    .where('mode', '=', tenant.mode)
     .where('state', '=', 'active')
     .returning(['id', 'identifier'])
     .executeTakeFirst();

@@ -194,8 +194,9 @@ export function createCustomersService({
   }
 
   async function requireActive(auth: AuthContext, identifier: string): Promise<CustomerRow> {
-    const row = await repo.findActiveCustomer(db, auth.brokerId, identifier);
-    // Another broker's account answers exactly like an unknown one (DECISIONS §2).
+    const row = await repo.findActiveCustomer(db, auth, identifier);
+    // Another broker's account, or one of the other mode, answers exactly like an unknown one
+    // (DECISIONS §2; test mode is a world of its own).
     if (!row) throw new AppError('NOT_FOUND', `There is no customer account "${identifier}".`);
     return row;
   }
@@ -213,7 +214,7 @@ export function createCustomersService({
       });
     }
     checkPerson(patch, today(), prefix);
-    const row = await repo.updateActiveCustomer(db, auth.brokerId, identifier, { ...changes, updated_at: clock.now() });
+    const row = await repo.updateActiveCustomer(db, auth, identifier, { ...changes, updated_at: clock.now() });
     if (!row) throw new AppError('NOT_FOUND', `There is no customer account "${identifier}".`);
     return row;
   }
@@ -232,6 +233,7 @@ export function createCustomersService({
         try {
           const row = await repo.insertCustomer(db, {
             broker_id: auth.brokerId,
+            mode: auth.mode,
             identifier: randomAlphanumeric(10),
             email: person.email,
             given_name: person.givenName,
@@ -254,7 +256,7 @@ export function createCustomersService({
     /** `POST …/:id/actions`, dispatched on `@type` (imin-booking §2.2, §2.9). */
     async applyAction(auth: AuthContext, identifier: string, action: CustomerActionBody) {
       if (action['@type'] === 'imin:AccessPassUpdateAction') {
-        const row = await repo.updateActiveCustomer(db, auth.brokerId, identifier, {
+        const row = await repo.updateActiveCustomer(db, auth, identifier, {
           access_pass: action.object.text,
           updated_at: clock.now(),
         });
@@ -307,7 +309,7 @@ export function createCustomersService({
       // `send` needs a connection of its own, and PGlite's only one is held by `trx` (deadlock).
       await jobs.start();
       await db.transaction().execute(async (trx) => {
-        const row = await repo.markErasureRequested(trx, auth.brokerId, identifier, clock.now());
+        const row = await repo.markErasureRequested(trx, auth, identifier, clock.now());
         if (!row) throw new AppError('NOT_FOUND', `There is no customer account "${identifier}".`);
         await jobs.send(ERASE_JOB, { customerId: row.id }, { executor: trx, singletonKey: `erase-${row.id}` });
       });

@@ -1,5 +1,6 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
+import type { Tenant } from '../brokers/index.js';
 import type {
   OrderReceiptsTable,
   OrderRefundsTable,
@@ -10,7 +11,8 @@ import type {
 
 /*
  * The Orders API's queries (imin-booking §3): one function per query, executor first. Orders a
- * customer can see are the completed ones (confirmed, or confirmed and later cancelled).
+ * customer can see are the completed ones (confirmed, or confirmed and later cancelled), of the
+ * calling key's broker and mode (`Tenant`).
  */
 
 type OrderUpdate = Updateable<OrdersApiTables['orders']>;
@@ -19,12 +21,13 @@ type ItemUpdate = Updateable<OrdersApiTables['order_items']>;
 export const VISIBLE_STATUSES = ['confirmed', 'cancelled'] as const;
 export const ITEM_CONFIRMED = 'https://openactive.io/OrderItemConfirmed';
 
-/** How many orders a customer's history holds (a count the database keeps: migration 009). */
-export async function countCustomerOrders(db: OrdersApiExecutor, brokerId: number, identifier: string) {
+/** How many orders a customer's history holds (a count the database keeps: migrations 009, 019). */
+export async function countCustomerOrders(db: OrdersApiExecutor, tenant: Tenant, identifier: string) {
   const row = await db
     .selectFrom('customer_order_counts')
     .select('visible_orders')
-    .where('broker_id', '=', brokerId)
+    .where('broker_id', '=', tenant.brokerId)
+    .where('mode', '=', tenant.mode)
     .where('customer_identifier', '=', identifier)
     .executeTakeFirst();
   return row?.visible_orders ?? 0;
@@ -109,7 +112,7 @@ function reviveParts(rows: WithPartsRow[]) {
  */
 export async function findCustomerOrdersWithParts(
   db: OrdersApiExecutor,
-  brokerId: number,
+  tenant: Tenant,
   identifier: string,
   limit: number,
   offset: number,
@@ -117,7 +120,8 @@ export async function findCustomerOrdersWithParts(
   const page = db
     .selectFrom('orders')
     .select(['id', 'created_at'])
-    .where('broker_id', '=', brokerId)
+    .where('broker_id', '=', tenant.brokerId)
+    .where('mode', '=', tenant.mode)
     .where('customer_identifier', '=', identifier)
     .where('status', 'in', VISIBLE_STATUSES)
     .orderBy('created_at', 'desc')
@@ -133,22 +137,24 @@ export async function findCustomerOrdersWithParts(
   );
 }
 
-/** One completed order of the broker with its parts. */
-export async function findVisibleOrderWithParts(db: OrdersApiExecutor, brokerId: number, id: string) {
+/** One completed order of the broker, in the key's mode, with its parts. */
+export async function findVisibleOrderWithParts(db: OrdersApiExecutor, tenant: Tenant, id: string) {
   const rows = await withParts(db)
     .where('orders.id', '=', id)
-    .where('orders.broker_id', '=', brokerId)
+    .where('orders.broker_id', '=', tenant.brokerId)
+    .where('orders.mode', '=', tenant.mode)
     .where('orders.status', 'in', VISIBLE_STATUSES)
     .execute();
   return reviveParts(rows)[0];
 }
 
-export function findVisibleOrder(db: OrdersApiExecutor, brokerId: number, id: string) {
+export function findVisibleOrder(db: OrdersApiExecutor, tenant: Tenant, id: string) {
   return db
     .selectFrom('orders')
     .selectAll()
     .where('id', '=', id)
-    .where('broker_id', '=', brokerId)
+    .where('broker_id', '=', tenant.brokerId)
+    .where('mode', '=', tenant.mode)
     .where('status', 'in', VISIBLE_STATUSES)
     .executeTakeFirst();
 }
@@ -201,16 +207,17 @@ export function findRefundsOfOrders(db: OrdersApiExecutor, orderIds: string[]) {
     .execute();
 }
 
-const upcoming = (db: OrdersApiExecutor, brokerId: number, identifier: string, now: Date) =>
+const upcoming = (db: OrdersApiExecutor, tenant: Tenant, identifier: string, now: Date) =>
   db
     .selectFrom('order_items')
-    .where('order_broker_id', '=', brokerId)
+    .where('order_broker_id', '=', tenant.brokerId)
+    .where('order_mode', '=', tenant.mode)
     .where('order_customer_identifier', '=', identifier)
     .where('status', '=', ITEM_CONFIRMED)
     .where('start_date', '>', now);
 
-export async function countUpcomingItems(db: OrdersApiExecutor, brokerId: number, identifier: string, now: Date) {
-  const row = await upcoming(db, brokerId, identifier, now)
+export async function countUpcomingItems(db: OrdersApiExecutor, tenant: Tenant, identifier: string, now: Date) {
+  const row = await upcoming(db, tenant, identifier, now)
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
   return Number(row.n);
@@ -219,13 +226,13 @@ export async function countUpcomingItems(db: OrdersApiExecutor, brokerId: number
 /** One page of a customer's upcoming order items, soonest first (§3.4), each with its order. */
 export async function findUpcomingItems(
   db: OrdersApiExecutor,
-  brokerId: number,
+  tenant: Tenant,
   identifier: string,
   now: Date,
   limit: number,
   offset: number,
 ) {
-  const rows = await upcoming(db, brokerId, identifier, now)
+  const rows = await upcoming(db, tenant, identifier, now)
     .selectAll('order_items')
     .select((eb) =>
       jsonObjectFrom(eb.selectFrom('orders').selectAll('orders').whereRef('orders.id', '=', 'order_items.order_id')).as(

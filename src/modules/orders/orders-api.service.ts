@@ -111,8 +111,9 @@ export function createOrdersApi(deps: OrdersApiDeps) {
   }
 
   async function requireOrder(x: OrdersApiExecutor, auth: AuthContext, id: string): Promise<OrderRow> {
-    // Another broker's order answers exactly like an unknown one (DECISIONS §2).
-    const order = UUID.test(id) ? await repo.findVisibleOrder(x, auth.brokerId, id.toLowerCase()) : undefined;
+    // Another broker's order, or one of the other mode, answers exactly like an unknown one
+    // (DECISIONS §2; test mode is a world of its own).
+    const order = UUID.test(id) ? await repo.findVisibleOrder(x, auth, id.toLowerCase()) : undefined;
     if (!order) throw new AppError('UNKNOWN_ORDER', `There is no order ${id.slice(0, 100)}.`);
     return order;
   }
@@ -237,7 +238,7 @@ export function createOrdersApi(deps: OrdersApiDeps) {
         email: str(seller.email),
         telephone: str(seller.telephone),
       },
-      testMode: order.test_mode,
+      testMode: order.test_mode || order.mode === 'test',
     });
     await deps.mailer.enqueue(trx, {
       brokerId: order.broker_id,
@@ -374,17 +375,15 @@ export function createOrdersApi(deps: OrdersApiDeps) {
     async listOrders(auth: AuthContext, identifier: string, pageParam?: number) {
       const page = checkPage(pageParam);
       const [total, orders] = await Promise.all([
-        repo.countCustomerOrders(db, auth.brokerId, identifier),
-        repo.findCustomerOrdersWithParts(db, auth.brokerId, identifier, ITEMS_PER_PAGE, (page - 1) * ITEMS_PER_PAGE),
+        repo.countCustomerOrders(db, auth, identifier),
+        repo.findCustomerOrdersWithParts(db, auth, identifier, ITEMS_PER_PAGE, (page - 1) * ITEMS_PER_PAGE),
       ]);
       return renderCollection(`${urls.base}/api/v2/orders`, identifier, { page, total }, await renderOrders(orders));
     },
 
     async getOrder(auth: AuthContext, id: string) {
-      // Another broker's order answers exactly like an unknown one (DECISIONS §2).
-      const order = UUID.test(id)
-        ? await repo.findVisibleOrderWithParts(db, auth.brokerId, id.toLowerCase())
-        : undefined;
+      // Another broker's order, or one of the other mode, answers exactly like an unknown one.
+      const order = UUID.test(id) ? await repo.findVisibleOrderWithParts(db, auth, id.toLowerCase()) : undefined;
       if (!order) throw new AppError('UNKNOWN_ORDER', `There is no order ${id.slice(0, 100)}.`);
       const [rendered] = await renderOrders([order]);
       return rendered!;
@@ -394,8 +393,8 @@ export function createOrdersApi(deps: OrdersApiDeps) {
       const page = checkPage(pageParam);
       const now = clock.now();
       const [total, items] = await Promise.all([
-        repo.countUpcomingItems(db, auth.brokerId, identifier, now),
-        repo.findUpcomingItems(db, auth.brokerId, identifier, now, ITEMS_PER_PAGE, (page - 1) * ITEMS_PER_PAGE),
+        repo.countUpcomingItems(db, auth, identifier, now),
+        repo.findUpcomingItems(db, auth, identifier, now, ITEMS_PER_PAGE, (page - 1) * ITEMS_PER_PAGE),
       ]);
       const rendered = items.flatMap(({ order, ...item }) => {
         if (!order) return [];
@@ -487,11 +486,11 @@ export function createOrdersApi(deps: OrdersApiDeps) {
       });
     },
 
-    /** The receipt as a PDF (§3.5); another broker's receipt answers like an unknown one. */
+    /** The receipt as a PDF (§3.5); another broker's (or mode's) receipt answers like an unknown one. */
     async getReceiptPdf(auth: AuthContext, id: string): Promise<{ pdf: Buffer; filename: string }> {
       const receipt = RECEIPT_ID.test(id) ? await repo.findBrokerReceipt(db, auth.brokerId, id) : undefined;
       if (!receipt) throw new AppError('NOT_FOUND', `There is no receipt ${id.slice(0, 100)}.`);
-      const order = await repo.findVisibleOrder(db, auth.brokerId, receipt.order_id);
+      const order = await repo.findVisibleOrder(db, auth, receipt.order_id);
       if (!order) throw new AppError('NOT_FOUND', `There is no receipt ${id.slice(0, 100)}.`);
       const items = await repo.findItemsOfOrders(db, [order.id]);
       const attendees: Record<string, string> = {};

@@ -30,6 +30,8 @@ export interface TaxLine {
 
 export interface OrderItemApiColumns {
   order_broker_id: ColumnType<number | null, never, never>;
+  /** The order's mode (migration 019), copied like the broker. */
+  order_mode: ColumnType<'live' | 'test' | null, never, never>;
   order_customer_identifier: ColumnType<string | null, never, never>;
   start_date: ColumnType<Date | null, never, never>;
   cancellation_message: string | null;
@@ -118,9 +120,10 @@ export interface SellerOrderFeedFaultsTable {
   last_at: Timestamp;
 }
 
-/** Visible orders per customer, kept by a trigger on orders (migration 009). */
+/** Visible orders per customer and mode, kept by a trigger on orders (migrations 009, 019). */
 export interface CustomerOrderCountsTable {
   broker_id: number;
+  mode: 'live' | 'test';
   customer_identifier: string;
   visible_orders: number;
 }

@@ -24,6 +24,8 @@ export interface SeedOrder {
   customer?: { givenName: string; familyName: string; email: string };
   items: SeedItem[];
   testMode?: boolean;
+  /** The mode of the key that made it (default live). */
+  mode?: 'live' | 'test';
   paymentId?: string | null;
   /** A live order booked with a seller: where its Orders feed is. */
   seller?: { publisherId: number; sellerId: string; endpointUrl: string };
@@ -91,6 +93,7 @@ export async function seedOrder(t: TestContext, input: SeedOrder): Promise<{ id:
     orders.insertPendingOrder(trx, {
       id,
       brokerId: input.brokerId,
+      mode: input.mode ?? 'live',
       customerId: input.customerId ?? null,
       customer: {
         ...(input.customer ?? { givenName: 'Louis', familyName: 'Wu', email: 'louis@example.com' }),

@@ -404,6 +404,7 @@ export function receiptSnapshot(
     totalDue: options.asBooked ? order.total_price : totalDue(order, items),
     refunds: kept.map((r) => ({ id: r.id, amount: r.amount, reason: r.reason, date: r.created_at.toISOString() })),
     refunded: kept.reduce((sum, r) => sum + r.amount, 0),
-    testMode: order.test_mode,
+    // A test-mode order at a test booking system is no real booking either.
+    testMode: order.test_mode || order.mode === 'test',
   };
 }

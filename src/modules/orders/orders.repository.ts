@@ -21,10 +21,6 @@ export function findOrder(db: OrdersExecutor, id: string) {
   return db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export function findBrokerOrder(db: OrdersExecutor, brokerId: number, id: string) {
-  return db.selectFrom('orders').selectAll().where('id', '=', id).where('broker_id', '=', brokerId).executeTakeFirst();
-}
-
 export function findItems(db: OrdersExecutor, orderId: string) {
   return db.selectFrom('order_items').selectAll().where('order_id', '=', orderId).orderBy('position').execute();
 }
@@ -203,16 +199,6 @@ export function findStuckPending(
         * interval '1 millisecond' < ${now}::timestamptz`,
     )
     .orderBy('updated_at')
-    .limit(limit)
-    .execute();
-}
-
-export function listBrokerOrders(db: OrdersExecutor, brokerId: number, limit: number) {
-  return db
-    .selectFrom('orders')
-    .selectAll()
-    .where('broker_id', '=', brokerId)
-    .orderBy('created_at', 'desc')
     .limit(limit)
     .execute();
 }

@@ -14,6 +14,8 @@ export const ORDER_ITEM_FAILED = 'activehub:Failed';
 export interface PendingOrderInput {
   id: string;
   brokerId: number;
+  /** The mode of the key (or guest link) the order was made with. */
+  mode: 'live' | 'test';
   customerId: number | null;
   customer: CustomerSnapshot;
   checkoutSessionId: string | null;
@@ -73,6 +75,7 @@ export function createOrdersService({ database, clock }: { database: Database; c
       {
         id: input.id,
         broker_id: input.brokerId,
+        mode: input.mode,
         customer_id: input.customerId,
         customer: JSON.stringify(input.customer),
         status: 'pending',
@@ -192,11 +195,9 @@ export function createOrdersService({ database, clock }: { database: Database; c
     },
 
     findOrder: (id: string) => repo.findOrder(db, id),
-    findBrokerOrder: (brokerId: number, id: string) => repo.findBrokerOrder(db, brokerId, id),
     findItems: (orderId: string) => repo.findItems(db, orderId),
     /** An order with its items, read in one statement. */
     findOrderWithItems: (id: string) => repo.findOrderWithItems(db, id),
-    listBrokerOrders: (brokerId: number, limit = 50) => repo.listBrokerOrders(db, brokerId, limit),
     /** Pending orders due for recovery (see repo.findStuckPending). */
     findStuckPending: (now: Date, olderThanMs: number, maxDoublings: number, limit = 100) =>
       repo.findStuckPending(db, now, olderThanMs, maxDoublings, limit),

@@ -30,6 +30,8 @@ export interface CustomerSnapshot {
 export interface OrdersTable {
   id: string;
   broker_id: number;
+  /** The world of the key that made it (migration 019): only keys of this mode see it. */
+  mode: 'live' | 'test';
   customer_id: number | null;
   customer: Json<CustomerSnapshot>;
   status: Generated<OrderStatus>;
@@ -47,6 +49,7 @@ export interface OrdersTable {
   booking_target: Json<Record<string, unknown>> | null;
   booking_request: Json<Record<string, unknown>> | null;
   seller_response: Json<unknown> | null;
+  /** imin's testing mode (test items: nothing booked, no payment), whatever the key's mode. */
   test_mode: Generated<boolean>;
   failure: Json<{ code: string; message: string }> | null;
   recovery_attempts: Generated<number>;

@@ -92,6 +92,7 @@ describe('orders service reads', () => {
     await t.services.orders.insertPendingOrder(t.deps.database.db, {
       id,
       brokerId,
+      mode: 'live',
       customerId: null,
       customer: { givenName: 'Mark', familyName: 'Booked', email: 'mb@example.com' },
       checkoutSessionId: null,
@@ -489,6 +490,7 @@ describe('customer cancellation of a test-mode order, refunds and receipts', () 
       brokerId,
       identifier: 'cancel-1',
       testMode: true,
+      mode: 'test',
       paymentId,
       customer: { givenName: 'Louis', familyName: 'Wu', email: 'louis.cancel@example.com' },
       items: [
@@ -588,6 +590,7 @@ describe('customer cancellation of a test-mode order, refunds and receipts', () 
       brokerId,
       identifier: 'cancel-2',
       testMode: true,
+      mode: 'test',
       items: [
         { startDate: new Date(NOW.getTime() + 3 * DAY) },
         { startDate: new Date(NOW.getTime() + 3_600_000) },
@@ -601,6 +604,7 @@ describe('customer cancellation of a test-mode order, refunds and receipts', () 
       brokerId,
       identifier: 'cancel-2',
       testMode: true,
+      mode: 'test',
       items: [{ startDate: new Date(NOW.getTime() + 3 * DAY) }],
     });
     const url = `/api/v2/orders/${id}`;

@@ -17,6 +17,10 @@ export interface RenderContext {
   now: Date;
   /** The calling broker's checkoutBaseUrl (DECISIONS §1). */
   checkoutBase: string;
+  /** The calling key's mode: it books only publishers of this mode. */
+  mode: 'live' | 'test';
+  /** Publisher → mode (absent: live). */
+  publisherModes: ReadonlyMap<number, 'live' | 'test'>;
 }
 
 export const eventsApi = (base: string) => `${base}/events-api/v2`;
@@ -52,14 +56,24 @@ export function isBookable(o: OccurrenceRow, now: Date): boolean {
 }
 
 /**
+ * The checkout URL of an occurrence bookable now by the calling key ("bookable iff present",
+ * imin-booking §1.3): only on publishers of the key's mode (test mode is a world of its own:
+ * search shows every publisher to both modes, but a test key books only test booking systems and
+ * a live key only live ones). A test key's is a test-mode guest link.
+ */
+function checkoutUrl(o: OccurrenceRow, ctx: RenderContext): string | undefined {
+  if ((ctx.publisherModes.get(o.publisher_id) ?? 'live') !== ctx.mode || !isBookable(o, ctx.now)) return undefined;
+  const path = `${ctx.checkoutBase}/v1/${o.kind === 'Slot' ? 'slots' : 'scheduled-sessions'}/${encodeURIComponent(o.oa_id)}`;
+  return ctx.mode === 'test' ? `${path}?mode=test` : path;
+}
+
+/**
  * A ScheduledSession or Slot. Offers appear only in By-ID answers (`withOffers`): search
  * results carry `imin:aggregateOffer` instead (imin §3.6.2), which keeps a day of slots small.
  */
 export function renderOccurrence(o: OccurrenceRow, ctx: RenderContext, withOffers = false): Obj {
   const { type, ...rest } = o.doc.summary;
-  const template = isBookable(o, ctx.now)
-    ? `${ctx.checkoutBase}/v1/${o.kind === 'Slot' ? 'slots' : 'scheduled-sessions'}/${encodeURIComponent(o.oa_id)}`
-    : undefined;
+  const template = checkoutUrl(o, ctx);
   return {
     type,
     id: occurrenceId(ctx.base, o.kind, o.oa_id),

@@ -180,6 +180,7 @@ export interface SeriesRow {
 
 export interface OccurrenceRow {
   id: number;
+  publisher_id: number;
   oa_id: string;
   series_id: number;
   kind: string;
@@ -193,7 +194,7 @@ export interface OccurrenceRow {
 }
 
 const SERIES_COLUMNS = sql`s.id, s.publisher_id, s.oa_id, s.kind, s.identifier, s.group_oa_id, s.place_key, s.activity_ids, s.doc`;
-const OCCURRENCE_COLUMNS = sql`o.id, o.oa_id, o.series_id, o.kind, o.start_at, o.remaining, o.status, o.bookable, o.book_from_s, o.book_until_s, o.doc`;
+const OCCURRENCE_COLUMNS = sql`o.id, o.publisher_id, o.oa_id, o.series_id, o.kind, o.start_at, o.remaining, o.status, o.bookable, o.book_from_s, o.book_until_s, o.doc`;
 
 /** By-ID answers also read the series' `detail_doc` (searches never do: it is half the bytes). */
 const SERIES_DETAIL_COLUMNS = sql`${SERIES_COLUMNS}, s.detail_doc`;

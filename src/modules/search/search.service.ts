@@ -43,6 +43,8 @@ export interface SearchServiceOptions {
   publicBaseUrl: string;
   /** The calling broker's checkoutBaseUrl (its own host, or `<base>/checkout/<slug>`). */
   checkoutBaseUrl: (auth: AuthContext) => Promise<string>;
+  /** Publisher → mode (the catalog's small cached map): who is bookable by which key mode. */
+  publisherModes: () => Promise<ReadonlyMap<number, 'live' | 'test'>>;
 }
 
 export function createSearchService(options: SearchServiceOptions) {
@@ -62,7 +64,7 @@ export function createSearchService(options: SearchServiceOptions) {
       checkoutBase = await options.checkoutBaseUrl(auth);
       checkoutCache.set(auth.brokerId, checkoutBase);
     }
-    return { base, now, checkoutBase };
+    return { base, now, checkoutBase, mode: auth.mode, publisherModes: await options.publisherModes() };
   }
 
   const queryContext = (now: Date): QueryContext => ({ vocab, collections, labelIndex, now });

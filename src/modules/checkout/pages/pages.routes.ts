@@ -34,6 +34,9 @@ const GuestParams = Type.Object({
   brokerSlug: Slug,
   encodedIdentifier: Type.String({ minLength: 1, maxLength: 500, description: 'URI-encoded identifier' }),
 });
+// `mode=test`: the guest link of a test key's search result (a test booking system, test
+// payments). Other query parameters (a broker's tracking) are left alone.
+const GuestQuery = Type.Object({ mode: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('test')])) });
 const PageParams = Type.Object({ brokerSlug: Slug, sessionId: SessionId });
 const Csrf = Type.String({ maxLength: 100 });
 const Text = (max: number) => Type.String({ maxLength: max });
@@ -248,10 +251,15 @@ export function checkoutPagesRoutes(
     for (const kind of ['scheduled-sessions', 'slots'] as const) {
       app.get(
         `/checkout/:brokerSlug/v1/${kind}/:encodedIdentifier`,
-        { schema: { ...hide, params: GuestParams } },
+        { schema: { ...hide, params: GuestParams, querystring: GuestQuery } },
         async (request, reply) => {
           const { brokerSlug, encodedIdentifier } = request.params;
-          const { sessionId } = await checkout.startGuestSession(brokerSlug, kind, encodedIdentifier);
+          const { sessionId } = await checkout.startGuestSession(
+            brokerSlug,
+            kind,
+            encodedIdentifier,
+            request.query.mode ?? 'live',
+          );
           return reply
             .code(303)
             .headers({ 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' })

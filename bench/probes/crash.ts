@@ -66,7 +66,8 @@ if (!(KILLS >= 0 && CHECKOUTS > 0 && CONCURRENCY > 0 && DEMAND > 0)) {
   throw new Error('--kills, --checkouts, --concurrency and --demand must be positive numbers');
 }
 const PLACES = 10; // test-interface opportunities have 10 places
-const DEMO_KEY = 'crash-probe-demo-key-0123456789';
+// A live key: the seller world is a live booking system (a test key books only test sellers).
+const DEMO_KEY = 'ah_live_crash_probe_demo_key_0123456789';
 const ADMIN_KEY = 'crash-probe-admin-key-0123456789';
 /** How long a customer keeps trying (server down, page processing) before giving up. */
 const CUSTOMER_PATIENCE_MS = 120_000;

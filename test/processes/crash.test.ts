@@ -14,7 +14,8 @@ import { createEmptyDatabase, eventually, startServerProcess, type ServerProcess
  */
 
 const serverUrl = process.env.TEST_DATABASE_URL;
-const DEMO_KEY = 'crash-test-demo-key-0123456789';
+// A live key: the seller world is a live booking system (a test key books only test sellers).
+const DEMO_KEY = 'ah_live_crash_test_demo_key_0123456789';
 const ADMIN = 'crash-test-admin-key-0123456789';
 /** After the restart, everything must be moving again within this. */
 const RECOVERY_BOUND_MS = 30_000;

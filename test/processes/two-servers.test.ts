@@ -13,7 +13,8 @@ import { createEmptyDatabase, eventually, runCli, startServerProcess, type Serve
  */
 
 const serverUrl = process.env.TEST_DATABASE_URL;
-const DEMO_KEY = 'two-servers-demo-key-0123456789';
+// A live key: the seller world is a live booking system (a test key books only test sellers).
+const DEMO_KEY = 'ah_live_two_servers_demo_key_0123456789';
 const ADMIN = 'two-servers-admin-key-0123456789';
 const LEASE_SECONDS = 3;
 

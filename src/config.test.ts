@@ -13,6 +13,8 @@ function problemsOf(env: Record<string, string>): string[] {
   throw new Error(`accepted ${JSON.stringify(env)}`);
 }
 
+const SECRETS_KEY_PROBLEM = 'SECRETS_KEY must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)';
+
 describe('loadConfig', () => {
   const saved = { ...process.env };
   afterEach(() => {
@@ -164,6 +166,9 @@ describe('loadConfig', () => {
     ['DEMO_API_KEY', 'short', 'DEMO_API_KEY must be 16-128 characters of A-Z, a-z, 0-9, _ or -'],
     ['DEMO_API_KEY', 'has spaces in it, sixteen+', 'DEMO_API_KEY must be 16-128 characters of A-Z, a-z, 0-9, _ or -'],
     ['ADMIN_API_KEY', 'tooshort', 'ADMIN_API_KEY must be at least 16 characters'],
+    ['SECRETS_KEY', 'short', SECRETS_KEY_PROBLEM],
+    ['SECRETS_KEY', 'a'.repeat(63), SECRETS_KEY_PROBLEM],
+    ['SECRETS_KEY', Buffer.alloc(16, 7).toString('base64'), SECRETS_KEY_PROBLEM],
     ['PUBLIC_BASE_URL', 'not a url', 'PUBLIC_BASE_URL must be an absolute http(s) URL (got "not a url")'],
     // `new URL` reads these as URLs with a "localhost:" or "javascript:" scheme.
     ['PUBLIC_BASE_URL', 'localhost:3000', 'PUBLIC_BASE_URL must be an absolute http(s) URL (got "localhost:3000")'],
@@ -201,6 +206,15 @@ describe('loadConfig', () => {
     ['EMAIL_FROM_DEFAULT', 'no-reply', 'EMAIL_FROM_DEFAULT must be an address or "Name <address>" (got "no-reply")'],
     ['DEV_MAILBOX', 'perhaps', 'DEV_MAILBOX must be true or false (got "perhaps")'],
   ];
+
+  it('reads SECRETS_KEY as 32 bytes in hex or base64, and leaves it unset (key file) otherwise', () => {
+    const key = Buffer.alloc(32, 9);
+    expect(loadConfig({ SECRETS_KEY: key.toString('hex') }).secretsKey).toEqual(key);
+    expect(loadConfig({ SECRETS_KEY: key.toString('base64') }).secretsKey).toEqual(key);
+    expect(loadConfig({}).secretsKey).toBeUndefined();
+    // A problem never echoes the value given.
+    expect(() => loadConfig({ SECRETS_KEY: 'not-a-key-but-a-secret' })).toThrow(/^(?![\s\S]*not-a-key-but-a-secret)/);
+  });
 
   it('reads the mail settings: local outbox and dev mailbox unless SMTP_URL is set', () => {
     expect(loadConfig({}).mail).toEqual({

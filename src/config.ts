@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseHostEntry } from './lib/outbound.js';
+import { parseSecretsKey } from './lib/secrets.js';
 
 /**
  * The only reader of process.env. Every setting is parsed and checked here once; all problems
@@ -27,6 +28,11 @@ export interface Config {
   sandbox: SandboxConfig;
   /** Operator key for the /admin API; the admin API is closed when unset. */
   adminApiKey: string | undefined;
+  /**
+   * The key sealing stored secrets (sellers' booking credentials), SECRETS_KEY; when unset, a key
+   * file `<dataDir>/secrets.key` is made on first start and used.
+   */
+  secretsKey: Buffer | undefined;
   harvest: HarvestConfig;
   /** Outgoing email (confirmation and refund emails). */
   mail: MailConfig;
@@ -198,6 +204,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   };
 
   const adminApiKey = env.ADMIN_API_KEY || undefined;
+  const secretsKey = env.SECRETS_KEY ? parseSecretsKey(env.SECRETS_KEY) : undefined;
+  if (env.SECRETS_KEY && !secretsKey) {
+    problems.push('SECRETS_KEY must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)');
+  }
   if (adminApiKey !== undefined && adminApiKey.length < 16)
     problems.push('ADMIN_API_KEY must be at least 16 characters');
   const datasetUrls = (env.HARVEST_DATASET_URLS ?? '')
@@ -320,6 +330,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     sandbox,
     adminApiKey,
+    secretsKey,
     harvest,
     mail,
     payments,

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { outboundAllowedHosts, type Config } from './config.js';
@@ -7,6 +8,7 @@ import { createHttpClient, type HttpClient } from './lib/http-client.js';
 import { createOutboundPolicy, type OutboundPolicy, type Resolver } from './lib/outbound.js';
 import { VERSION } from './lib/version.js';
 import { createJobs, type Jobs } from './lib/jobs.js';
+import { createSealer, loadOrCreateKeyFile, type Sealer } from './lib/secrets.js';
 
 /** Everything from outside the process that services need, created once and passed down. */
 export interface Deps {
@@ -19,6 +21,8 @@ export interface Deps {
   /** Where requests to publisher-chosen URLs may go; `http` obeys it. */
   outbound: OutboundPolicy;
   http: HttpClient;
+  /** Seals secrets we must read back (sellers' booking credentials). */
+  secrets: Sealer;
 }
 
 export interface DepsOverrides {
@@ -60,7 +64,20 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     ...(overrides.resolve ? { resolve: overrides.resolve } : {}),
   });
   const http = createHttpClient({ userAgent: `activehub/${VERSION} (+https://github.com/activehub)`, log, outbound });
-  return { config, database, jobs, clock: overrides.clock ?? systemClock, log, metrics, outbound, http };
+  const secrets = createSealer(secretsKey(config, log));
+  return { config, database, jobs, clock: overrides.clock ?? systemClock, log, metrics, outbound, http, secrets };
+}
+
+/**
+ * SECRETS_KEY, or else the key file beside the data (made on first start). Servers sharing one
+ * PostgreSQL database from different machines must share the key: set SECRETS_KEY on all of them.
+ */
+function secretsKey(config: Config, log: Logger): Buffer {
+  if (config.secretsKey) return config.secretsKey;
+  const file = path.join(config.dataDir, 'secrets.key');
+  const { key, created } = loadOrCreateKeyFile(file);
+  if (created) log.info({ file }, 'made a secrets key for stored booking credentials; back it up with the database');
+  return key;
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {

@@ -35,6 +35,22 @@ export async function runServer(config: Config = loadConfig()): Promise<void> {
   await migrateToLatest(deps.database.db);
   // Services define their job queues; starting the queue after that creates them all.
   const services = buildServices(deps);
+  // Credentials stored in plain JSON by earlier versions are sealed; ones this key cannot open
+  // (another SECRETS_KEY) are reported now rather than at a customer's checkout.
+  if (config.databaseUrl && !config.secretsKey) {
+    deps.log.warn(
+      { file: path.join(config.dataDir, 'secrets.key') },
+      'SECRETS_KEY is not set: booking credentials are sealed with the key file; set SECRETS_KEY (the same on every server) when servers on other machines share this database',
+    );
+  }
+  const credentials = await services.booking.prepareStoredCredentials();
+  if (credentials.sealed > 0) deps.log.info({ rows: credentials.sealed }, 'sealed stored booking credentials');
+  if (credentials.unreadable > 0) {
+    deps.log.error(
+      { rows: credentials.unreadable, keyId: deps.secrets.keyId },
+      'stored booking credentials do not open with this SECRETS_KEY: bookings with those sellers fail until the key is restored or the credentials are set again',
+    );
+  }
   await deps.jobs.start();
   const app = await buildApp(deps, services);
 

@@ -71,6 +71,9 @@ export function testOutbound(options: Partial<OutboundPolicyOptions> = {}): Outb
   return createOutboundPolicy({ ...TEST_OUTBOUND, ...options });
 }
 
+/** The secrets key of every test context in this process (random: nothing sealed outlives it). */
+export const TEST_SECRETS_KEY = randomBytes(32);
+
 export async function createTestContext(
   options: { config?: Partial<Config>; clock?: Clock; log?: Logger; resolve?: Resolver } = {},
 ): Promise<TestContext> {
@@ -83,6 +86,8 @@ export async function createTestContext(
       seedDemo: false,
       authCacheTtlMs: 0,
       outbound: TEST_OUTBOUND,
+      // A key of the test's own: no key file is made under ./data.
+      secretsKey: TEST_SECRETS_KEY,
       ...options.config,
     },
   );

@@ -3,6 +3,7 @@ import type { Database } from '../../db/database.js';
 import { AppError, isAppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import type { HttpClient } from '../../lib/http-client.js';
+import { SecretsError, type Sealer } from '../../lib/secrets.js';
 import { createTtlCache } from '../../lib/ttl-cache.js';
 import type { CatalogService } from '../catalog/index.js';
 import { createBookingClient, type BookingClient } from './booking.client.js';
@@ -37,6 +38,11 @@ export interface BookingService extends BookingClient {
   setCredentials(input: CredentialsInput): Promise<void>;
   /** Header names (never values) of the stored credentials, for operators. */
   listCredentials(publisherId: number): Promise<{ sellerId: string | null; headerNames: string[]; updatedAt: Date }[]>;
+  /**
+   * At start-up: seals credentials stored in plain JSON before sealing existed, and counts the
+   * stored credentials this server's key cannot open (sealed under another SECRETS_KEY).
+   */
+  prepareStoredCredentials(): Promise<{ sealed: number; unreadable: number }>;
 }
 
 export interface BookingServiceDeps {
@@ -45,6 +51,8 @@ export interface BookingServiceDeps {
   clock: Clock;
   log: Logger;
   catalog: CatalogService;
+  /** Seals and opens the stored credentials (the server's secrets key). */
+  secrets: Sealer;
   /** Extra attempts on timeouts, network errors, 429 and 5xx (default 1). */
   retries?: number;
   /**
@@ -110,8 +118,35 @@ function checkSellerId(sellerId: string | null | undefined): string | null {
   });
 }
 
+/** What a sealed credential is bound to: a copy moved to another publisher's row does not open. */
+function sealContext(publisherId: number, sellerId: string | null): string {
+  return `booking_credentials ${publisherId} ${sellerId ?? '*'}`;
+}
+
 export function createBookingService(deps: BookingServiceDeps): BookingService {
   const db = bookingDb(deps.database.db);
+  const sealHeaders = (publisherId: number, sellerId: string | null, headers: Record<string, string>) =>
+    deps.secrets.seal(JSON.stringify(headers), sealContext(publisherId, sellerId));
+  /** The headers of a stored row, opened; undefined (and logged) when this server cannot open them. */
+  const openHeaders = (
+    publisherId: number,
+    row: { sellerId: string | null; headers: Record<string, string> | null; sealed: string | null },
+  ): Record<string, string> | undefined => {
+    if (row.sealed === null) return row.headers ?? undefined;
+    try {
+      return JSON.parse(deps.secrets.open(row.sealed, sealContext(publisherId, row.sellerId))) as Record<
+        string,
+        string
+      >;
+    } catch (err) {
+      if (!(err instanceof SecretsError)) throw err;
+      deps.log.error(
+        { publisherId, sellerId: row.sellerId, reason: err.message },
+        "stored booking credentials do not open with this server's SECRETS_KEY; set them again or restore the key",
+      );
+      return undefined;
+    }
+  };
   const client = createBookingClient({
     http: deps.http,
     log: deps.log,
@@ -128,7 +163,8 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
         detail: p ? `publisher ${publisherId} has no Open Booking API endpoint` : `no publisher ${publisherId}`,
       });
     }
-    if (!p.headers) {
+    const headers = p.credentials ? openHeaders(publisherId, p.credentials) : undefined;
+    if (!headers) {
       throw new BookingError(problemFor('invalid_credentials'), {
         retryable: false,
         detail: `no booking-partner credentials for publisher ${publisherId}, seller ${sellerId}`,
@@ -139,7 +175,7 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
       mode: p.mode,
       endpointUrl: p.bookingEndpointUrl.replace(/\/+$/, ''),
       sellerId,
-      headers: p.headers,
+      headers,
     };
   }
 
@@ -206,7 +242,12 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
       }
       await repo.upsertCredentials(
         db,
-        { publisherId: input.publisherId, sellerId, headers, now: deps.clock.now() },
+        {
+          publisherId: input.publisherId,
+          sellerId,
+          sealed: sealHeaders(input.publisherId, sellerId, headers),
+          now: deps.clock.now(),
+        },
         { onlyIfMissing: input.onlyIfMissing === true },
       );
       targets.clear();
@@ -217,9 +258,32 @@ export function createBookingService(deps: BookingServiceDeps): BookingService {
       const rows = await repo.listCredentials(db, publisherId);
       return rows.map((r) => ({
         sellerId: r.seller_id,
-        headerNames: Object.keys(r.headers).sort(),
+        // Credentials this server cannot open show no names (the error log says why).
+        headerNames: Object.keys(
+          openHeaders(publisherId, { sellerId: r.seller_id, headers: r.headers, sealed: r.headers_sealed }) ?? {},
+        ).sort(),
         updatedAt: r.updated_at,
       }));
+    },
+
+    async prepareStoredCredentials() {
+      let sealed = 0;
+      for (const row of await repo.findPlainCredentials(db)) {
+        if (!row.headers) continue;
+        const value = sealHeaders(row.publisher_id, row.seller_id, row.headers);
+        if (await repo.sealRow(db, row.id, value)) sealed += 1;
+      }
+      let unreadable = 0;
+      for (const row of await repo.listSealed(db)) {
+        try {
+          deps.secrets.open(row.headers_sealed!, sealContext(row.publisher_id, row.seller_id));
+        } catch (err) {
+          if (!(err instanceof SecretsError)) throw err;
+          unreadable += 1;
+        }
+      }
+      if (sealed > 0) targets.clear();
+      return { sealed, unreadable };
     },
   };
 }

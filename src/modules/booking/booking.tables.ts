@@ -7,15 +7,22 @@ import type { DB } from '../../db/schema.js';
  */
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
-type Json<T> = ColumnType<T, string, string>;
 
 export interface BookingCredentialsTable {
   id: Generated<number>;
   publisher_id: number;
   /** The seller's `@id`; null = every seller of the publisher. */
   seller_id: string | null;
-  /** HTTP headers sent with every Open Booking API request (secrets: never returned by the API). */
-  headers: Json<Record<string, string>>;
+  /**
+   * Plain JSON headers: only rows stored before credentials were sealed, until the service seals
+   * them at start-up (then null).
+   */
+  headers: ColumnType<Record<string, string> | null, string | null, string | null>;
+  /**
+   * The HTTP headers sent with every Open Booking API request, sealed (src/lib/secrets.ts; the
+   * context binds them to this publisher and seller). Secrets: never returned by the API.
+   */
+  headers_sealed: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -98,6 +98,7 @@ beforeAll(async () => {
     clock: systemClock,
     log: pino({ level: 'silent' }),
     catalog: t.services.catalog,
+    secrets: t.deps.secrets,
   });
   target = await booking.targetFor(publisherId, f.sellerUrl);
 }, 120_000);
@@ -244,6 +245,7 @@ describe('targets and credentials', () => {
         clock: systemClock,
         log: pino({ level: 'silent' }),
         catalog: t.services.catalog,
+        secrets: t.deps.secrets,
         targetCacheMs,
       });
     const cached = service(300);
@@ -624,6 +626,7 @@ describe('failures of the seller or of our credentials', () => {
       clock: systemClock,
       log: pino({ level: 'silent' }),
       catalog: t.services.catalog,
+      secrets: t.deps.secrets,
       retries: 1,
     });
     try {

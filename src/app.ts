@@ -117,6 +117,7 @@ export function buildServices(deps: Deps) {
     clock: deps.clock,
     log: deps.log,
     catalog,
+    secrets: deps.secrets,
     targetCacheMs: deps.config.bookingTargetCacheMs,
   });
   const harvester = createHarvester({

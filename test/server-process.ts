@@ -11,6 +11,9 @@ import { freePort } from './net.js';
  * stdout) are kept for the test to read.
  */
 
+/** Shared by every server process this test process starts. */
+const TEST_PROCESS_SECRETS_KEY = randomBytes(32).toString('base64');
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface ServerProcess {
@@ -46,6 +49,8 @@ export async function startServerProcess(
       RATE_LIMIT_MAX: '1000000',
       // The seller world listens on 127.0.0.1, which the outbound policy refuses by default.
       OUTBOUND_ALLOW_PRIVATE: 'true',
+      // One key for every server of a test (restarts and peers open what another sealed).
+      SECRETS_KEY: TEST_PROCESS_SECRETS_KEY,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -151,8 +151,10 @@ describe('local outbox and dev mailbox', () => {
         `/dev/mailbox/${confirmationId}/attachments/0`,
       ]) {
         const res = await t.app.inject({ method: 'GET', url, remoteAddress });
-        expectError(res, 404, 'NotFoundError');
+        // The same answer as a path that does not exist: the mailbox is not even revealed.
+        expectError(res, 404, 'UnknownOrIncorrectEndpointError');
         expect(res.body).not.toContain('louis@example.com');
+        expect(res.body).not.toContain('mailbox is');
       }
     }
     for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
@@ -160,9 +162,58 @@ describe('local outbox and dev mailbox', () => {
     }
   });
 
+  it('refuses a reverse proxy on this machine: a loopback peer with any forwarding header finds nothing', async () => {
+    const forwarded: Record<string, string>[] = [
+      { 'x-forwarded-for': '203.0.113.7' },
+      { 'x-forwarded-for': '127.0.0.1' },
+      { forwarded: 'for=203.0.113.7;proto=https' },
+      { 'x-forwarded-host': 'activehub.example.org' },
+      { 'x-forwarded-proto': 'https' },
+      { 'x-real-ip': '203.0.113.7' },
+      { via: '1.1 nginx' },
+    ];
+    for (const headers of forwarded) {
+      for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
+        for (const url of ['/dev/mailbox', `/dev/mailbox/${confirmationId}`]) {
+          const res = await t.app.inject({ method: 'GET', url, remoteAddress, headers });
+          expectError(res, 404, 'UnknownOrIncorrectEndpointError');
+          expect(res.body).not.toContain('louis@example.com');
+        }
+      }
+    }
+    // The socket peer decides, whatever request.ip says: a remote peer claiming to be local is refused.
+    const spoofed = await t.app.inject({
+      method: 'GET',
+      url: '/dev/mailbox',
+      remoteAddress: '203.0.113.7',
+      headers: { 'x-forwarded-for': '127.0.0.1' },
+    });
+    expectError(spoofed, 404, 'UnknownOrIncorrectEndpointError');
+    // Without forwarding headers, from loopback: served.
+    const direct = await t.app.inject({ method: 'GET', url: '/dev/mailbox', remoteAddress: '127.0.0.1' });
+    expect(direct.statusCode).toBe(200);
+    expect(direct.body).toContain('louis@example.com');
+  });
+
   it('is left out of the OpenAPI document', async () => {
     const doc = (await t.request({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>();
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/dev/'))).toEqual([]);
+  });
+});
+
+describe('SMTP_URL set', () => {
+  it('has no mailbox at all, even for this machine', async () => {
+    const config = { ...t.deps.config, mail: { ...t.deps.config.mail, smtpUrl: 'smtp://127.0.0.1:2525' } };
+    const app = await buildApp({ ...t.deps, config, metrics: new Registry() }, t.services);
+    try {
+      const id = (await t.services.mailer.list())[0]!.id;
+      for (const url of ['/dev/mailbox', `/dev/mailbox/${id}`, `/dev/mailbox/${id}/attachments/0`]) {
+        const res = await app.inject({ method: 'GET', url, remoteAddress: '127.0.0.1' });
+        expectError(res, 404, 'UnknownOrIncorrectEndpointError');
+      }
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -348,6 +348,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
             name: 'X-API-KEY',
             description: 'The operator key (ADMIN_API_KEY)',
           },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for scraping /metrics' },
         },
       },
     },
@@ -367,6 +368,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
       version: VERSION,
       queueHealth: () => deps.jobs.queueHealth(),
       log: deps.log,
+      adminApiKey: deps.config.adminApiKey,
+      metricsToken: deps.config.metricsToken,
     }),
   );
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());

@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       recovery: { afterSeconds: 120 },
       shutdownTimeoutMs: 10_000,
       adminApiKey: undefined,
+      metricsToken: undefined,
     });
     expect(config.sandbox).toMatchObject({
       enabled: true,
@@ -78,6 +79,7 @@ describe('loadConfig', () => {
       SANDBOX_PORT: '9100',
       SANDBOX_DATABASE_URL: 'postgresql://postgres@127.0.0.1/sandbox',
       ADMIN_API_KEY: 'admin-key-0123456789',
+      METRICS_TOKEN: 'metrics-token-0123456789',
       HARVEST_DATASET_URLS: 'https://a.example.com/, https://b.example.com/openactive',
     });
     expect(config).toMatchObject({
@@ -103,6 +105,7 @@ describe('loadConfig', () => {
       recovery: { afterSeconds: 9 },
       shutdownTimeoutMs: 2500,
       adminApiKey: 'admin-key-0123456789',
+      metricsToken: 'metrics-token-0123456789',
     });
     expect(config.sandbox).toMatchObject({
       port: 9100,
@@ -164,6 +167,12 @@ describe('loadConfig', () => {
     ['DEMO_API_KEY', 'short', 'DEMO_API_KEY must be 16-128 characters of A-Z, a-z, 0-9, _ or -'],
     ['DEMO_API_KEY', 'has spaces in it, sixteen+', 'DEMO_API_KEY must be 16-128 characters of A-Z, a-z, 0-9, _ or -'],
     ['ADMIN_API_KEY', 'tooshort', 'ADMIN_API_KEY must be at least 16 characters'],
+    ['METRICS_TOKEN', 'tooshort', 'METRICS_TOKEN must be 16-200 visible ASCII characters (no spaces)'],
+    [
+      'METRICS_TOKEN',
+      'has a space in it, long enough',
+      'METRICS_TOKEN must be 16-200 visible ASCII characters (no spaces)',
+    ],
     ['PUBLIC_BASE_URL', 'not a url', 'PUBLIC_BASE_URL must be an absolute http(s) URL (got "not a url")'],
     // `new URL` reads these as URLs with a "localhost:" or "javascript:" scheme.
     ['PUBLIC_BASE_URL', 'localhost:3000', 'PUBLIC_BASE_URL must be an absolute http(s) URL (got "localhost:3000")'],

@@ -27,6 +27,8 @@ export interface Config {
   sandbox: SandboxConfig;
   /** Operator key for the /admin API; the admin API is closed when unset. */
   adminApiKey: string | undefined;
+  /** Bearer token for /metrics (besides the operator key); with neither, /metrics is this machine's only. */
+  metricsToken: string | undefined;
   harvest: HarvestConfig;
   /** Outgoing email (confirmation and refund emails). */
   mail: MailConfig;
@@ -200,6 +202,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const adminApiKey = env.ADMIN_API_KEY || undefined;
   if (adminApiKey !== undefined && adminApiKey.length < 16)
     problems.push('ADMIN_API_KEY must be at least 16 characters');
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,200}$/.test(metricsToken))
+    problems.push('METRICS_TOKEN must be 16-200 visible ASCII characters (no spaces)');
   const datasetUrls = (env.HARVEST_DATASET_URLS ?? '')
     .split(',')
     .map((u) => u.trim())
@@ -320,6 +325,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     sandbox,
     adminApiKey,
+    metricsToken,
     harvest,
     mail,
     payments,

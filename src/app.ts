@@ -9,6 +9,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { Deps } from './deps.js';
 import { registerAuth } from './http/auth.js';
 import { handleFrameworkError, registerErrorHandling } from './http/error-handler.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerServerTiming } from './http/server-timing.js';
 import { AppError } from './http/errors.js';
 import { registerIdempotency } from './http/idempotency.js';
@@ -291,6 +292,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   });
 
   registerErrorHandling(app, allowedMethods);
+  // nosniff, no referrer and a Content-Security-Policy on everything (pages set their own).
+  registerSecurityHeaders(app);
   // Server-Timing: how long a request waited on sellers' booking systems (seller;dur=…).
   registerServerTiming(app);
 

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../app.js';
@@ -193,6 +194,22 @@ describe('local outbox and dev mailbox', () => {
     const direct = await t.app.inject({ method: 'GET', url: '/dev/mailbox', remoteAddress: '127.0.0.1' });
     expect(direct.statusCode).toBe(200);
     expect(direct.body).toContain('louis@example.com');
+  });
+
+  it('over a real connection from 127.0.0.1: served directly, refused through a proxy', async () => {
+    const app = await buildApp({ ...t.deps, metrics: new Registry() }, t.services);
+    try {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const direct = await fetch(`${base}/dev/mailbox`);
+      expect(direct.status).toBe(200);
+      expect(await direct.text()).toContain('louis@example.com');
+      const proxied = await fetch(`${base}/dev/mailbox`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+      expect(proxied.status).toBe(404);
+      expect(await proxied.text()).not.toContain('louis@example.com');
+    } finally {
+      await app.close();
+    }
   });
 
   it('is left out of the OpenAPI document', async () => {

@@ -269,6 +269,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   // answer 405 with Allow instead of 404.
   const routeTable = FindMyWay({ ignoreTrailingSlash: true });
   app.addHook('onRoute', (route) => {
+    if (route.config?.localOnly) return; // never revealed by a 405 (http/local-only.ts)
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD' || method === 'OPTIONS') continue;

@@ -1,5 +1,15 @@
 import type { FastifyRequest } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * A route only this machine may see (checked by its plugin with `isLocalRequest`). It is
+     * left out of the app's 405 answers, whose Allow header would reveal it to anyone else.
+     */
+    localOnly?: boolean;
+  }
+}
+
 /**
  * Headers a proxy adds when it passes a request on. A request that carries any of them came
  * through a proxy, so the loopback peer says nothing about where it started.

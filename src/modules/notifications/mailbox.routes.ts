@@ -133,6 +133,7 @@ export function mailboxRoutes(mailer: Mailer): FastifyPluginAsyncTypebox {
     app.get(
       '/dev/mailbox',
       {
+        config: { localOnly: true },
         schema: {
           hide: true,
           summary: 'Dev mailbox: stored emails, newest first',
@@ -153,6 +154,7 @@ export function mailboxRoutes(mailer: Mailer): FastifyPluginAsyncTypebox {
     app.get(
       '/dev/mailbox/:id',
       {
+        config: { localOnly: true },
         schema: {
           hide: true,
           summary: 'Dev mailbox: one email',
@@ -170,6 +172,7 @@ export function mailboxRoutes(mailer: Mailer): FastifyPluginAsyncTypebox {
     app.get(
       '/dev/mailbox/:id/attachments/:n',
       {
+        config: { localOnly: true },
         schema: {
           hide: true,
           summary: 'Dev mailbox: an attachment of an email',

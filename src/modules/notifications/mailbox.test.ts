@@ -182,6 +182,18 @@ describe('local outbox and dev mailbox', () => {
         }
       }
     }
+    // Nor does another method give it away (a 405 with Allow: GET would): unknown path too.
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const) {
+      for (const url of ['/dev/mailbox', `/dev/mailbox/${confirmationId}`]) {
+        const remote = await t.app.inject({ method, url, remoteAddress: '203.0.113.7' });
+        expectError(remote, 404, 'UnknownOrIncorrectEndpointError');
+        expect(remote.headers.allow).toBeUndefined();
+        const proxied = await t.app.inject({ method, url, headers: { 'x-forwarded-for': '203.0.113.7' } });
+        expectError(proxied, 404, 'UnknownOrIncorrectEndpointError');
+      }
+    }
+    const head = await t.app.inject({ method: 'HEAD', url: '/dev/mailbox', remoteAddress: '203.0.113.7' });
+    expect(head.statusCode).toBe(404);
     // The socket peer decides, whatever request.ip says: a remote peer claiming to be local is refused.
     const spoofed = await t.app.inject({
       method: 'GET',

@@ -9,6 +9,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { Deps } from './deps.js';
 import { registerAuth } from './http/auth.js';
 import { handleFrameworkError, registerErrorHandling } from './http/error-handler.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerServerTiming } from './http/server-timing.js';
 import { AppError } from './http/errors.js';
 import { registerIdempotency } from './http/idempotency.js';
@@ -269,6 +270,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   // answer 405 with Allow instead of 404.
   const routeTable = FindMyWay({ ignoreTrailingSlash: true });
   app.addHook('onRoute', (route) => {
+    if (route.config?.localOnly) return; // never revealed by a 405 (http/local-only.ts)
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD' || method === 'OPTIONS') continue;
@@ -292,6 +294,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   });
 
   registerErrorHandling(app, allowedMethods);
+  // nosniff, no referrer and a Content-Security-Policy on everything (pages set their own).
+  registerSecurityHeaders(app);
   // Server-Timing: how long a request waited on sellers' booking systems (seller;dur=…).
   registerServerTiming(app);
 
@@ -349,6 +353,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
             name: 'X-API-KEY',
             description: 'The operator key (ADMIN_API_KEY)',
           },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for scraping /metrics' },
         },
       },
     },
@@ -368,6 +373,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
       version: VERSION,
       queueHealth: () => deps.jobs.queueHealth(),
       log: deps.log,
+      adminApiKey: deps.config.adminApiKey,
+      metricsToken: deps.config.metricsToken,
     }),
   );
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());

@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       recovery: { afterSeconds: 120 },
       shutdownTimeoutMs: 10_000,
       adminApiKey: undefined,
+      metricsToken: undefined,
     });
     expect(config.sandbox).toMatchObject({
       enabled: true,
@@ -80,6 +81,7 @@ describe('loadConfig', () => {
       SANDBOX_PORT: '9100',
       SANDBOX_DATABASE_URL: 'postgresql://postgres@127.0.0.1/sandbox',
       ADMIN_API_KEY: 'admin-key-0123456789',
+      METRICS_TOKEN: 'metrics-token-0123456789',
       HARVEST_DATASET_URLS: 'https://a.example.com/, https://b.example.com/openactive',
     });
     expect(config).toMatchObject({
@@ -105,6 +107,7 @@ describe('loadConfig', () => {
       recovery: { afterSeconds: 9 },
       shutdownTimeoutMs: 2500,
       adminApiKey: 'admin-key-0123456789',
+      metricsToken: 'metrics-token-0123456789',
     });
     expect(config.sandbox).toMatchObject({
       port: 9100,
@@ -169,6 +172,12 @@ describe('loadConfig', () => {
     ['SECRETS_KEY', 'short', SECRETS_KEY_PROBLEM],
     ['SECRETS_KEY', 'a'.repeat(63), SECRETS_KEY_PROBLEM],
     ['SECRETS_KEY', Buffer.alloc(16, 7).toString('base64'), SECRETS_KEY_PROBLEM],
+    ['METRICS_TOKEN', 'tooshort', 'METRICS_TOKEN must be 16-200 visible ASCII characters (no spaces)'],
+    [
+      'METRICS_TOKEN',
+      'has a space in it, long enough',
+      'METRICS_TOKEN must be 16-200 visible ASCII characters (no spaces)',
+    ],
     ['PUBLIC_BASE_URL', 'not a url', 'PUBLIC_BASE_URL must be an absolute http(s) URL (got "not a url")'],
     // `new URL` reads these as URLs with a "localhost:" or "javascript:" scheme.
     ['PUBLIC_BASE_URL', 'localhost:3000', 'PUBLIC_BASE_URL must be an absolute http(s) URL (got "localhost:3000")'],

@@ -33,6 +33,8 @@ export interface Config {
    * file `<dataDir>/secrets.key` is made on first start and used.
    */
   secretsKey: Buffer | undefined;
+  /** Bearer token for /metrics (besides the operator key); with neither, /metrics is this machine's only. */
+  metricsToken: string | undefined;
   harvest: HarvestConfig;
   /** Outgoing email (confirmation and refund emails). */
   mail: MailConfig;
@@ -210,6 +212,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   }
   if (adminApiKey !== undefined && adminApiKey.length < 16)
     problems.push('ADMIN_API_KEY must be at least 16 characters');
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,200}$/.test(metricsToken))
+    problems.push('METRICS_TOKEN must be 16-200 visible ASCII characters (no spaces)');
   const datasetUrls = (env.HARVEST_DATASET_URLS ?? '')
     .split(',')
     .map((u) => u.trim())
@@ -331,6 +336,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     sandbox,
     adminApiKey,
     secretsKey,
+    metricsToken,
     harvest,
     mail,
     payments,

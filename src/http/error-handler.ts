@@ -147,13 +147,14 @@ export function registerErrorHandling(app: FastifyInstance, findAllowedMethods: 
       await sendError(request, reply, error);
       return;
     }
-    await sendError(
-      request,
-      reply,
-      new AppError(
-        'UNKNOWN_ENDPOINT',
-        `There is no ${request.method} endpoint at ${request.url.split('?')[0]}. See /docs.`,
-      ),
-    );
+    await sendError(request, reply, unknownEndpoint(request));
   });
+}
+
+/** The answer for a path with no route; also given by routes that must not reveal themselves. */
+export function unknownEndpoint(request: FastifyRequest): AppError {
+  return new AppError(
+    'UNKNOWN_ENDPOINT',
+    `There is no ${request.method} endpoint at ${request.url.split('?')[0]}. See /docs.`,
+  );
 }

@@ -25,9 +25,17 @@ function requestHash(request: FastifyRequest): string {
 }
 
 /**
- * `Idempotency-Key` on POST (DECISIONS §4): the first request with a key claims it; its response
- * (any status below 500) is stored for 24 h and replayed for the same key and body; the same key
- * with a different body is 422; a concurrent duplicate while the first is running is 409.
+ * `Idempotency-Key` on POST (DECISIONS §4): the first request with a key claims it; a success
+ * (2xx) is stored for 24 h and replayed for the same key and body; the same key with a different
+ * body is 422; a concurrent duplicate while the first is running is 409.
+ *
+ * Only a request that did something is remembered (Stripe's rule). Every other answer releases
+ * the claim, so the key may be used again: schema 400s and 401/403/429 never reach the claim
+ * (they are answered before this hook), and a handler's 4xx (a check in the service, an unknown
+ * account or opportunity, a full session) comes before it writes anything — the request may
+ * succeed later (the opportunity harvested, a place freed), or be corrected, under the same key.
+ * 5xx are released too. The idempotent handlers (customers, checkout sessions) write only on the
+ * way to their 2xx; a new idempotent route must keep to that.
  */
 export function registerIdempotency(app: FastifyInstance, db: Executor, clock: Clock): void {
   app.decorateRequest('idempotency', null);
@@ -123,7 +131,7 @@ export function registerIdempotency(app: FastifyInstance, db: Executor, clock: C
     request.idempotency = null;
     try {
       const where = sql<boolean>`broker_id = ${claim.brokerId} and mode = ${claim.mode} and key = ${claim.key}`;
-      if (reply.statusCode >= 500) {
+      if (reply.statusCode < 200 || reply.statusCode >= 300) {
         await db.deleteFrom('idempotency_keys').where(where).execute();
       } else {
         const headers: Record<string, string> = {};

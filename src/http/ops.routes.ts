@@ -1,4 +1,6 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { Type } from 'typebox';
@@ -6,6 +8,7 @@ import type { Registry } from 'prom-client';
 import type { Database } from '../db/database.js';
 import type { QueueHealth } from '../lib/jobs.js';
 import { AppError } from './errors.js';
+import { isLocalRequest } from './local-only.js';
 import { StringEnum } from './schemas.js';
 
 const tags = ['Operations'];
@@ -38,12 +41,57 @@ const Health = Type.Object(
   },
 );
 
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+const matches = (given: string | undefined, expected: Buffer | null) =>
+  given !== undefined && expected !== null && given.length <= 200 && timingSafeEqual(sha256(given), expected);
+const firstHeader = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+
+/**
+ * Who may read /metrics: the operator key (X-API-KEY) or `Authorization: Bearer <METRICS_TOKEN>`,
+ * compared as hashes in constant time; with neither configured, only requests made on this
+ * machine (loopback peer, no forwarding header). Anything else is 401 in the error shape.
+ */
+function metricsAccess(adminApiKey: string | undefined, metricsToken: string | undefined) {
+  const adminHash = adminApiKey ? sha256(adminApiKey) : null;
+  const tokenHash = metricsToken ? sha256(metricsToken) : null;
+  const challenge = tokenHash ? { headers: { 'www-authenticate': 'Bearer realm="metrics"' } } : {};
+  return async (request: FastifyRequest) => {
+    if (!adminHash && !tokenHash) {
+      if (isLocalRequest(request)) return;
+      throw new AppError(
+        'UNAUTHENTICATED',
+        '/metrics is served only to this machine until ADMIN_API_KEY or METRICS_TOKEN is set.',
+      );
+    }
+    const apiKey = firstHeader(request.headers['x-api-key']);
+    const authorization = firstHeader(request.headers.authorization);
+    const bearer = authorization !== undefined ? /^Bearer +(\S+) *$/i.exec(authorization)?.[1] : undefined;
+    if (matches(apiKey, adminHash) || matches(bearer, tokenHash)) return;
+    const accepted = [
+      adminHash ? 'the operator key in X-API-KEY' : null,
+      tokenHash ? 'Authorization: Bearer <METRICS_TOKEN>' : null,
+    ]
+      .filter((a) => a !== null)
+      .join(' or ');
+    if (apiKey === undefined && authorization === undefined) {
+      throw new AppError('UNAUTHENTICATED', `/metrics needs ${accepted}.`, challenge);
+    }
+    throw new AppError(
+      'INVALID_API_TOKEN',
+      `The credentials are not valid for /metrics; it needs ${accepted}.`,
+      challenge,
+    );
+  };
+}
+
 export function opsRoutes({
   database,
   metrics,
   version,
   queueHealth,
   log,
+  adminApiKey,
+  metricsToken,
 }: {
   database: Database;
   metrics: Registry;
@@ -51,6 +99,8 @@ export function opsRoutes({
   /** The job queues' latest stall check. */
   queueHealth: () => Promise<QueueHealth>;
   log: Logger;
+  adminApiKey: string | undefined;
+  metricsToken: string | undefined;
 }): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
@@ -99,7 +149,15 @@ export function opsRoutes({
       '/metrics',
       {
         config: { rateLimit: false },
-        schema: { tags, summary: 'Prometheus metrics', response: { 200: Type.String() } },
+        onRequest: metricsAccess(adminApiKey, metricsToken),
+        schema: {
+          tags,
+          summary: 'Prometheus metrics',
+          description:
+            "Needs the operator key (X-API-KEY) or `Authorization: Bearer <METRICS_TOKEN>`; with neither configured, answered only to requests made on the server's own machine (loopback, not through a proxy).",
+          security: [{ adminKey: [] }, { metricsToken: [] }],
+          response: { 200: Type.String(), 401: Type.Unsafe({ $ref: 'ErrorResponse#' }) },
+        },
       },
       async (_request, reply) => {
         // The queue gauges are set by the stall check: refreshed here if it is not recent.

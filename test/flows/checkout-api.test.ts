@@ -319,6 +319,22 @@ describe('POST {checkoutBaseUrl}/api/checkout-sessions (authenticated checkout)'
     expect(again.json()).toEqual(first.json());
     expectError(await post(sessionBody(free), { headers }), 422, 'IdempotencyKeyReusedError');
   });
+
+  it('Idempotency-Key: a refused request (full, unknown opportunity) keeps nothing, the key books the next body', async () => {
+    const headers = { 'idempotency-key': 'checkout-after-refusal' };
+    expectError(await post(sessionBody(full), { headers }), 400, 'OpportunityIsFullError');
+    expectError(
+      await post(sessionBody({ id: 'no-such-opportunity', offers: [] }, { offer: null }), { headers }),
+      400,
+      'UnknownOpportunityError',
+    );
+    const created = await post(sessionBody(bookable), { headers });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.headers['idempotent-replayed']).toBeUndefined();
+    const again = await post(sessionBody(bookable), { headers });
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.headers.location).toBe(created.headers.location);
+  });
 });
 
 describe('POST|PUT {checkoutBaseUrl}/checkout-sessions (standalone checkout)', () => {

@@ -124,7 +124,7 @@ describe('a job abandoned by a killed process', () => {
     });
     expect(feeds.harvestQueue).toMatchObject({ status: 'stalled', dueJobs: 2, activeJobs: 1 });
     expect((feeds.items as Json[]).find((f) => f.id === feedB)!.overdueSeconds).toBeGreaterThan(STALL);
-    const metrics = (await t.request({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await t.request({ method: 'GET', url: '/metrics', key: ADMIN })).body;
     expect(metrics).toContain(`activehub_job_queue_stalled{queue="${HARVEST_JOB}"} 1`);
     // Checked again and again: logged once.
     for (let i = 0; i < 3; i += 1) await jobs.checkQueues();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../../../test/http-assertions.js';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
@@ -1002,6 +1003,69 @@ describe('Idempotency-Key (DECISIONS §4)', () => {
     expectError(await create({ ...louis, email: 'bad' }, headers, k), 400, 'BadRequestError');
     expect((await create(louis, headers, k)).statusCode).toBe(201);
     expect(await countForBroker(brokerId)).toBe(1);
+  });
+
+  it('stores no failure: a key whose request was refused by the checks in the service is free for the corrected request', async () => {
+    const { key: k, brokerId } = await t.newBroker();
+    const headers = { 'idempotency-key': 'born-in-the-future' };
+    // Passes the schema, refused by the service's own checks: nothing was created.
+    const refused = await create({ ...louis, birthDate: '2999-01-01' }, headers, k);
+    expectError(refused, 400, 'BadRequestError');
+    // The same request again is executed again (not a replay of the stored failure).
+    const again = await create({ ...louis, birthDate: '2999-01-01' }, headers, k);
+    expectError(again, 400, 'BadRequestError');
+    expect(again.headers['idempotent-replayed']).toBeUndefined();
+    // The corrected request under the same key is executed: 201, and its success is what is kept.
+    const fixed = await create(louis, headers, k);
+    expect(fixed.statusCode).toBe(201);
+    expect(fixed.headers['idempotent-replayed']).toBeUndefined();
+    const replayed = await create(louis, headers, k);
+    expect(replayed.statusCode).toBe(201);
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    expect(replayed.body).toBe(fixed.body);
+    expect(await countForBroker(brokerId)).toBe(1);
+  });
+
+  it('stores no 404: an action on an unknown account leaves the key free', async () => {
+    const headers = { 'idempotency-key': 'act-on-unknown-then-known' };
+    const action = { '@type': 'CustomerUpdateAction', object: { givenName: 'Geoffrey' } };
+    expectError(await act('AAAAAAAAAA', action, headers), 404, 'NotFoundError');
+    const id = await createAccount();
+    // Another path is another request: with the 404 released, the key is free for it.
+    const done = await act(id, action, headers);
+    expect(done.statusCode).toBe(200);
+    expect(done.headers['idempotent-replayed']).toBeUndefined();
+  });
+
+  it('still answers 409 to a duplicate sent while the first is running, and leaves the first its claim', async () => {
+    const { key: k, brokerId } = await t.newBroker();
+    const key = 'concurrent-duplicates';
+    // The first request's claim, as it stands while that request runs (same route and body).
+    const hash = createHash('sha256')
+      .update(`POST /api/v2/customer-accounts\n${JSON.stringify(louis)}`)
+      .digest('hex');
+    await t.deps.database.db
+      .insertInto('idempotency_keys')
+      .values({
+        broker_id: brokerId,
+        mode: 'live',
+        key,
+        route: 'POST /api/v2/customer-accounts',
+        request_hash: hash,
+        created_at: clock.now(),
+      })
+      .execute();
+    const duplicate = await create(louis, { 'idempotency-key': key }, k);
+    expectError(duplicate, 409, 'ConflictError');
+    expect(duplicate.headers['retry-after']).toBe('1');
+    const claim = await t.deps.database.db
+      .selectFrom('idempotency_keys')
+      .select(['status_code'])
+      .where('broker_id', '=', brokerId)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    expect(claim).toEqual({ status_code: null });
+    expect(await countForBroker(brokerId)).toBe(0);
   });
 
   it('rejects a malformed key', async () => {

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
+import { unknownEndpoint } from '../../http/error-handler.js';
 import { AppError } from '../../http/errors.js';
+import { isLocalRequest } from '../../http/local-only.js';
 import { escapeHtml } from './email-layout.js';
 import type { Mailer, StoredEmail } from './mailer.js';
 
@@ -117,23 +119,21 @@ ${field('Sent', email.sentAt?.toISOString() ?? null)}
 ${attachments ? `<h2>Attachments</h2>\n<ul>\n${attachments}\n</ul>` : ''}`;
 }
 
-const isLoopback = (ip: string) => ip === '::1' || /^(::ffff:)?127\./.test(ip);
-
 export function mailboxRoutes(mailer: Mailer): FastifyPluginAsyncTypebox {
   return async (app) => {
     const notFound = (id: string) => new AppError('NOT_FOUND', `There is no email "${id}" in the mailbox.`);
 
     // The outbox holds every broker's customers' emails and the pages take no key: they answer
-    // only on this machine (a browser on localhost, the CLI), never to the network.
+    // only on this machine (a browser on localhost, the CLI), never to the network nor through a
+    // proxy on this machine; to anyone else they do not exist (the unknown-path answer).
     app.addHook('onRequest', async (request) => {
-      if (!isLoopback(request.ip)) {
-        throw new AppError('NOT_FOUND', 'The dev mailbox is only served to this machine (localhost).');
-      }
+      if (!isLocalRequest(request)) throw unknownEndpoint(request);
     });
 
     app.get(
       '/dev/mailbox',
       {
+        config: { localOnly: true },
         schema: {
           hide: true,
           summary: 'Dev mailbox: stored emails, newest first',
@@ -154,6 +154,7 @@ export function mailboxRoutes(mailer: Mailer): FastifyPluginAsyncTypebox {
     app.get(
       '/dev/mailbox/:id',
       {
+        config: { localOnly: true },
         schema: {
           hide: true,
           summary: 'Dev mailbox: one email',
@@ -171,6 +172,7 @@ export function mailboxRoutes(mailer: Mailer): FastifyPluginAsyncTypebox {
     app.get(
       '/dev/mailbox/:id/attachments/:n',
       {
+        config: { localOnly: true },
         schema: {
           hide: true,
           summary: 'Dev mailbox: an attachment of an email',

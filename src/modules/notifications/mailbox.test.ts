@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../app.js';
@@ -151,8 +152,10 @@ describe('local outbox and dev mailbox', () => {
         `/dev/mailbox/${confirmationId}/attachments/0`,
       ]) {
         const res = await t.app.inject({ method: 'GET', url, remoteAddress });
-        expectError(res, 404, 'NotFoundError');
+        // The same answer as a path that does not exist: the mailbox is not even revealed.
+        expectError(res, 404, 'UnknownOrIncorrectEndpointError');
         expect(res.body).not.toContain('louis@example.com');
+        expect(res.body).not.toContain('mailbox is');
       }
     }
     for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
@@ -160,9 +163,86 @@ describe('local outbox and dev mailbox', () => {
     }
   });
 
+  it('refuses a reverse proxy on this machine: a loopback peer with any forwarding header finds nothing', async () => {
+    const forwarded: Record<string, string>[] = [
+      { 'x-forwarded-for': '203.0.113.7' },
+      { 'x-forwarded-for': '127.0.0.1' },
+      { forwarded: 'for=203.0.113.7;proto=https' },
+      { 'x-forwarded-host': 'activehub.example.org' },
+      { 'x-forwarded-proto': 'https' },
+      { 'x-real-ip': '203.0.113.7' },
+      { via: '1.1 nginx' },
+    ];
+    for (const headers of forwarded) {
+      for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
+        for (const url of ['/dev/mailbox', `/dev/mailbox/${confirmationId}`]) {
+          const res = await t.app.inject({ method: 'GET', url, remoteAddress, headers });
+          expectError(res, 404, 'UnknownOrIncorrectEndpointError');
+          expect(res.body).not.toContain('louis@example.com');
+        }
+      }
+    }
+    // Nor does another method give it away (a 405 with Allow: GET would): unknown path too.
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const) {
+      for (const url of ['/dev/mailbox', `/dev/mailbox/${confirmationId}`]) {
+        const remote = await t.app.inject({ method, url, remoteAddress: '203.0.113.7' });
+        expectError(remote, 404, 'UnknownOrIncorrectEndpointError');
+        expect(remote.headers.allow).toBeUndefined();
+        const proxied = await t.app.inject({ method, url, headers: { 'x-forwarded-for': '203.0.113.7' } });
+        expectError(proxied, 404, 'UnknownOrIncorrectEndpointError');
+      }
+    }
+    const head = await t.app.inject({ method: 'HEAD', url: '/dev/mailbox', remoteAddress: '203.0.113.7' });
+    expect(head.statusCode).toBe(404);
+    // The socket peer decides, whatever request.ip says: a remote peer claiming to be local is refused.
+    const spoofed = await t.app.inject({
+      method: 'GET',
+      url: '/dev/mailbox',
+      remoteAddress: '203.0.113.7',
+      headers: { 'x-forwarded-for': '127.0.0.1' },
+    });
+    expectError(spoofed, 404, 'UnknownOrIncorrectEndpointError');
+    // Without forwarding headers, from loopback: served.
+    const direct = await t.app.inject({ method: 'GET', url: '/dev/mailbox', remoteAddress: '127.0.0.1' });
+    expect(direct.statusCode).toBe(200);
+    expect(direct.body).toContain('louis@example.com');
+  });
+
+  it('over a real connection from 127.0.0.1: served directly, refused through a proxy', async () => {
+    const app = await buildApp({ ...t.deps, metrics: new Registry() }, t.services);
+    try {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const direct = await fetch(`${base}/dev/mailbox`);
+      expect(direct.status).toBe(200);
+      expect(await direct.text()).toContain('louis@example.com');
+      const proxied = await fetch(`${base}/dev/mailbox`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+      expect(proxied.status).toBe(404);
+      expect(await proxied.text()).not.toContain('louis@example.com');
+    } finally {
+      await app.close();
+    }
+  });
+
   it('is left out of the OpenAPI document', async () => {
     const doc = (await t.request({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>();
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/dev/'))).toEqual([]);
+  });
+});
+
+describe('SMTP_URL set', () => {
+  it('has no mailbox at all, even for this machine', async () => {
+    const config = { ...t.deps.config, mail: { ...t.deps.config.mail, smtpUrl: 'smtp://127.0.0.1:2525' } };
+    const app = await buildApp({ ...t.deps, config, metrics: new Registry() }, t.services);
+    try {
+      const id = (await t.services.mailer.list())[0]!.id;
+      for (const url of ['/dev/mailbox', `/dev/mailbox/${id}`, `/dev/mailbox/${id}/attachments/0`]) {
+        const res = await app.inject({ method: 'GET', url, remoteAddress: '127.0.0.1' });
+        expectError(res, 404, 'UnknownOrIncorrectEndpointError');
+      }
+    } finally {
+      await app.close();
+    }
   });
 });
 

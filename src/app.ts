@@ -59,6 +59,7 @@ export function buildServices(deps: Deps) {
     database: deps.database,
     clock: deps.clock,
     authCacheTtlMs: deps.config.authCacheTtlMs,
+    metrics: deps.metrics,
   });
   const mailer = createMailer({
     database: deps.database,

@@ -71,11 +71,21 @@ export function testOutbound(options: Partial<OutboundPolicyOptions> = {}): Outb
   return createOutboundPolicy({ ...TEST_OUTBOUND, ...options });
 }
 
-export async function createTestContext(
-  options: { config?: Partial<Config>; clock?: Clock; log?: Logger; resolve?: Resolver } = {},
-): Promise<TestContext> {
-  const database = await openTestDatabase();
-  const config = loadConfig(
+/** Test settings: like `Config`, with any subset of the rate limits (the rest as in tests). */
+export type TestConfig = Omit<Partial<Config>, 'rateLimit'> & { rateLimit?: Partial<Config['rateLimit']> };
+
+/**
+ * The rate limits tests run with: every test file's requests come from 127.0.0.1, so the
+ * per-address and failed-authentication budgets are raised out of reach unless a test sets them.
+ */
+export function testRateLimit(overrides: Partial<Config['rateLimit']> = {}): Config['rateLimit'] {
+  return { ...loadConfig({}).rateLimit, addressMax: 1_000_000, authFailuresMax: 1_000_000, ...overrides };
+}
+
+/** The configuration `createTestContext` builds its app with. */
+export function testConfig(overrides: TestConfig = {}): Config {
+  const { rateLimit, ...rest } = overrides;
+  return loadConfig(
     {},
     {
       publicBaseUrl: 'http://activehub.test',
@@ -83,9 +93,17 @@ export async function createTestContext(
       seedDemo: false,
       authCacheTtlMs: 0,
       outbound: TEST_OUTBOUND,
-      ...options.config,
+      ...rest,
+      rateLimit: testRateLimit(rateLimit),
     },
   );
+}
+
+export async function createTestContext(
+  options: { config?: TestConfig; clock?: Clock; log?: Logger; resolve?: Resolver } = {},
+): Promise<TestContext> {
+  const database = await openTestDatabase();
+  const config = testConfig(options.config);
   const deps = await createDeps(config, {
     database,
     log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from '../../test/http-assertions.js';
 import { createTestContext, testRateLimit, type TestContext } from '../../test/helpers.js';
 import { registerAuth } from './auth.js';
-import { createMemoryStore, registerRateLimits } from './rate-limit.js';
+import { clientOf, createMemoryStore, registerRateLimits } from './rate-limit.js';
 
 /*
  * Issue 14 point 4: every request counts — per client address always, per key (by its hash)
@@ -215,6 +215,29 @@ describe('per-key and per-address buckets', () => {
     expect((await t.app.inject({ method: 'GET', url: '/health', remoteAddress: address })).statusCode).toBe(200);
   });
 
+  it('an IPv6 client is counted by its /64 (one host holds millions of addresses); IPv4-mapped as IPv4', async () => {
+    const sameNetwork = ['2001:db8:1:2::1', '2001:db8:1:2:aaaa::9', '2001:0db8:0001:0002:ffff:ffff:ffff:ffff'];
+    const codes: number[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      const res = await t.app.inject({ method: 'GET', url: '/nope', remoteAddress: sameNetwork[i % 3]! });
+      codes.push(res.statusCode);
+    }
+    expect(codes.slice(8)).toEqual([429, 429]);
+    expect((await t.app.inject({ method: 'GET', url: '/nope', remoteAddress: '2001:db8:1:3::1' })).statusCode).toBe(
+      404,
+    );
+    const mapped: number[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: '/nope',
+        remoteAddress: i % 2 ? '::ffff:192.0.2.77' : '192.0.2.77',
+      });
+      mapped.push(res.statusCode);
+    }
+    expect(mapped.slice(8)).toEqual([429, 429]);
+  });
+
   it('without TRUST_PROXY, X-Forwarded-For does not give a client a fresh bucket', async () => {
     const codes: number[] = [];
     for (let i = 0; i < 10; i += 1) {
@@ -227,6 +250,20 @@ describe('per-key and per-address buckets', () => {
       codes.push(res.statusCode);
     }
     expect(codes.slice(8)).toEqual([429, 429]);
+  });
+});
+
+describe('clientOf', () => {
+  it('keeps IPv4, unwraps IPv4-mapped IPv6, and takes the /64 of IPv6 in any spelling', () => {
+    expect(clientOf('192.0.2.1')).toBe('192.0.2.1');
+    expect(clientOf('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(clientOf('::FFFF:192.0.2.1')).toBe('192.0.2.1');
+    expect(clientOf('::1')).toBe('0:0:0:0::/64');
+    expect(clientOf('2001:db8::')).toBe('2001:db8:0:0::/64');
+    expect(clientOf('2001:DB8:0:0:1::')).toBe('2001:db8:0:0::/64');
+    expect(clientOf('2001:0db8:0000:0007:1:2:3:4')).toBe('2001:db8:0:7::/64');
+    expect(clientOf('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(clientOf('64:ff9b::192.0.2.1')).toBe('64:ff9b:0:0::/64');
   });
 });
 

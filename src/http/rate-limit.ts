@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -8,8 +9,9 @@ import { AppError } from './errors.js';
 
 /*
  * Rate limits that count every request (issue 14 point 4). Three fixed-window buckets:
- *   - the client address (`request.ip`; TRUST_PROXY decides whether X-Forwarded-For is believed),
- *     counted for every request, with or without a key;
+ *   - the client address (`request.ip`; TRUST_PROXY decides whether X-Forwarded-For is believed;
+ *     an IPv6 client by its /64, as one host is given millions of addresses), counted for every
+ *     request, with or without a key;
  *   - the API key, by its SHA-256 (never the key itself), counted for every request that sends
  *     one, from whichever address — a key's own traffic meets its own limit only;
  *   - rejected keys per address (unknown, revoked, a wrong operator key): a small budget that,
@@ -198,8 +200,9 @@ export function registerRateLimits(
     const rawKey = exempt ? undefined : Array.isArray(header) ? header[0] : header;
     const hits: CounterHit[] = [];
     const slot = (key: string, by: number) => hits.push({ key, by }) - 1;
-    const addressSlot = exempt ? -1 : slot(`addr:${request.ip}`, 1);
-    const failureSlot = authenticates ? slot(`fail:${request.ip}`, 0) : -1;
+    const client = clientOf(request.ip);
+    const addressSlot = exempt ? -1 : slot(`addr:${client}`, 1);
+    const failureSlot = authenticates ? slot(`fail:${client}`, 0) : -1;
     const keySlot = rawKey ? slot(`key:${hashApiKey(rawKey)}`, 1) : -1;
     const values = await count(hits);
     if (!values) return;
@@ -246,9 +249,29 @@ export function registerRateLimits(
 
   return {
     async noteRejectedKey(request) {
-      await count([{ key: `fail:${request.ip}`, by: 1 }]);
+      await count([{ key: `fail:${clientOf(request.ip)}`, by: 1 }]);
     },
   };
+}
+
+/**
+ * The client an address counts for: an IPv4 address (IPv4-mapped IPv6 included) as itself, an
+ * IPv6 address by its /64 network (what one subscriber or host is given).
+ */
+export function clientOf(ip: string): string {
+  const address = ip.split('%')[0] ?? ip;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (isIP(address) !== 6) return address;
+  const [head = '', tail] = address.split('::');
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const front = groups(head);
+  // An embedded IPv4 tail (…:1.2.3.4) is two groups; only the first four groups matter here.
+  const back = tail === undefined ? [] : groups(tail).flatMap((g) => (g.includes('.') ? ['0', '0'] : [g]));
+  const all =
+    tail === undefined ? front : [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
+  const network = all.slice(0, 4).map((g) => parseInt(g, 16).toString(16));
+  return `${network.join(':')}::/64`;
 }
 
 /** TRUST_PROXY as Fastify's `trustProxy` (a hop count becomes "the first n hops"). */

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,4 +128,104 @@ describe('Redis unreachable', () => {
     expect(warnings, JSON.stringify(lines.map((l) => l.msg))).toHaveLength(1);
     expect(warnings[0]!.msg).toMatch(/not limited/i);
   });
+});
+
+/** A TCP relay to Redis that can be cut and restored on the same port (an outage, then recovery). */
+async function redisRelay(port: number) {
+  const target = new URL(REDIS_URL);
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | undefined;
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  return {
+    async up() {
+      server = net.createServer((client) => {
+        const upstream = net.connect(Number(target.port || 6379), target.hostname);
+        track(client);
+        track(upstream);
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+        client.pipe(upstream).pipe(client);
+      });
+      await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
+    },
+    async down() {
+      const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      server = undefined;
+    },
+  };
+}
+
+describe('Redis outage and recovery', () => {
+  let t: TestContext;
+  let relay: Awaited<ReturnType<typeof redisRelay>>;
+  const prefix = `activehub-test:${randomUUID()}:`;
+  const lines: { level: number; msg: string }[] = [];
+  beforeAll(async () => {
+    const port = await freePort();
+    relay = await redisRelay(port);
+    await relay.up();
+    const log = pino(
+      { level: 'info' },
+      {
+        write(line: string) {
+          lines.push(JSON.parse(line) as { level: number; msg: string });
+        },
+      },
+    );
+    t = await createTestContext({
+      log,
+      config: { redisUrl: `redis://127.0.0.1:${port}`, redisKeyPrefix: prefix, rateLimit: { max: 100 } },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await relay?.down();
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  const storeLines = () => lines.filter((l) => /rate-limit store/.test(l.msg)).map((l) => `${l.level} ${l.msg}`);
+
+  it('warns once per outage, says when Redis answers again, and the shared counts go on', async () => {
+    const broker = await t.newBroker();
+    const call = () => t.request({ method: 'GET', url: ACCOUNT, key: broker.key });
+    const remaining = async () => (await call()).headers['ratelimit-remaining'];
+    expect([await remaining(), await remaining()]).toEqual(['99', '98']);
+
+    await relay.down();
+    for (let i = 0; i < 10; i += 1) {
+      const res = await call();
+      expect(res.statusCode).toBe(404);
+      expect(res.headers['ratelimit-remaining']).toBeUndefined();
+    }
+    expect(storeLines()).toEqual([expect.stringMatching(/^40 rate-limit store \(Redis\) unreachable/)]);
+
+    await relay.up();
+    let back: unknown;
+    const deadline = Date.now() + 15_000;
+    while (back === undefined && Date.now() < deadline) {
+      back = await remaining();
+      if (back === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    // Counting resumes where Redis left it (the requests during the outage were not counted).
+    expect(back).toBe('97');
+    expect(storeLines()).toEqual([
+      expect.stringMatching(/^40 rate-limit store \(Redis\) unreachable/),
+      expect.stringMatching(/^30 rate-limit store \(Redis\) answers again/),
+    ]);
+
+    await relay.down();
+    expect((await call()).statusCode).toBe(404);
+    expect((await call()).statusCode).toBe(404);
+    expect(storeLines()).toHaveLength(3);
+    expect(storeLines()[2]).toMatch(/^40 /);
+  }, 30_000);
 });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -13,6 +12,7 @@ import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerServerTiming } from './http/server-timing.js';
 import { AppError } from './http/errors.js';
 import { registerIdempotency } from './http/idempotency.js';
+import { createMemoryStore, createRedisStore, registerRateLimits, trustProxyOption } from './http/rate-limit.js';
 import { opsRoutes } from './http/ops.routes.js';
 import { ErrorResponse } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
@@ -60,6 +60,7 @@ export function buildServices(deps: Deps) {
     database: deps.database,
     clock: deps.clock,
     authCacheTtlMs: deps.config.authCacheTtlMs,
+    metrics: deps.metrics,
   });
   const mailer = createMailer({
     database: deps.database,
@@ -252,6 +253,8 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     frameworkErrors: handleFrameworkError,
+    // Off unless TRUST_PROXY says which proxies' X-Forwarded-For to believe (request.ip).
+    trustProxy: trustProxyOption(deps.config.trustProxy),
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -318,20 +321,14 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
     httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  await app.register(rateLimit, {
-    global: true,
-    max: deps.config.rateLimit.max,
-    timeWindow: deps.config.rateLimit.windowMs,
-    enableDraftSpec: true,
-    keyGenerator: (request) => {
-      const key = request.headers['x-api-key'];
-      return typeof key === 'string' && key.length <= 200 ? `key:${key}` : `ip:${request.ip}`;
-    },
-    errorResponseBuilder: (_request, context) =>
-      new AppError(
-        'TOO_MANY_REQUESTS',
-        `Rate limit of ${context.max} requests per ${context.after} exceeded. Retry after the time in Retry-After.`,
-      ),
+  // Every request counts: per address, per key hash, and rejected keys per address (rate-limit.ts).
+  const rateLimits = registerRateLimits(app, {
+    limits: deps.config.rateLimit,
+    store: deps.config.redisUrl
+      ? await createRedisStore({ url: deps.config.redisUrl, prefix: `${deps.config.redisKeyPrefix}rl:` })
+      : createMemoryStore(),
+    log: deps.log,
+    metrics: deps.metrics,
   });
 
   await app.register(swagger, {
@@ -363,7 +360,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerAuth(app, services.brokers, deps.config.adminApiKey);
+  registerAuth(app, services.brokers, deps.config.adminApiKey, { onRejectedKey: rateLimits.noteRejectedKey });
   registerIdempotency(app, deps.database.db, deps.clock);
 
   await app.register(

@@ -32,7 +32,10 @@ describe('loadConfig', () => {
       logLevel: 'info',
       demoApiKey: undefined,
       seedDemo: true,
-      rateLimit: { max: 1200, windowMs: 60_000 },
+      rateLimit: { max: 1200, windowMs: 60_000, addressMax: 3000, authFailuresMax: 20 },
+      trustProxy: false,
+      redisUrl: undefined,
+      redisKeyPrefix: 'activehub:',
       authCacheTtlMs: 5000,
       bookingTargetCacheMs: 10_000,
       jobs: {
@@ -69,6 +72,11 @@ describe('loadConfig', () => {
       SEED_DEMO: 'false',
       RATE_LIMIT_MAX: '10',
       RATE_LIMIT_WINDOW_MS: '1000',
+      RATE_LIMIT_ADDRESS_MAX: '30',
+      RATE_LIMIT_AUTH_FAILURES_MAX: '3',
+      TRUST_PROXY: '2',
+      REDIS_URL: 'redis://:secret@127.0.0.1:6380/2',
+      REDIS_KEY_PREFIX: 'ah-prod:',
       AUTH_CACHE_TTL_MS: '0',
       BOOKING_TARGET_CACHE_MS: '250',
       JOBS_ENABLED: 'no',
@@ -94,7 +102,10 @@ describe('loadConfig', () => {
       logLevel: 'warn',
       demoApiKey: 'demo_key_0123456789',
       seedDemo: false,
-      rateLimit: { max: 10, windowMs: 1000 },
+      rateLimit: { max: 10, windowMs: 1000, addressMax: 30, authFailuresMax: 3 },
+      trustProxy: 2,
+      redisUrl: 'redis://:secret@127.0.0.1:6380/2',
+      redisKeyPrefix: 'ah-prod:',
       authCacheTtlMs: 0,
       bookingTargetCacheMs: 250,
       jobs: {
@@ -160,6 +171,23 @@ describe('loadConfig', () => {
     ['SANDBOX_PORT', 'http', integerProblem('SANDBOX_PORT', 0, 65535, 'http')],
     ['RATE_LIMIT_MAX', '0', integerProblem('RATE_LIMIT_MAX', 1, 10_000_000, '0')],
     ['RATE_LIMIT_WINDOW_MS', '999', integerProblem('RATE_LIMIT_WINDOW_MS', 1000, 86_400_000, '999')],
+    ['RATE_LIMIT_ADDRESS_MAX', '0', integerProblem('RATE_LIMIT_ADDRESS_MAX', 1, 10_000_000, '0')],
+    ['RATE_LIMIT_AUTH_FAILURES_MAX', 'many', integerProblem('RATE_LIMIT_AUTH_FAILURES_MAX', 1, 10_000_000, 'many')],
+    [
+      'TRUST_PROXY',
+      '10.0.0.0/33',
+      'TRUST_PROXY must be true, false, a hop count (1-100) or comma-separated proxy addresses or CIDR ranges (got "10.0.0.0/33")',
+    ],
+    [
+      'REDIS_URL',
+      'http://127.0.0.1:6379',
+      'REDIS_URL must be a redis:// or rediss:// URL with a host, e.g. redis://127.0.0.1:6379',
+    ],
+    [
+      'REDIS_KEY_PREFIX',
+      'has space',
+      'REDIS_KEY_PREFIX must be 1-64 characters of A-Z, a-z, 0-9, ":", ".", "_" or "-" (got "has space")',
+    ],
     ['AUTH_CACHE_TTL_MS', '-5', integerProblem('AUTH_CACHE_TTL_MS', 0, 600_000, '-5')],
     ['JOBS_POLL_INTERVAL_SECONDS', '0', integerProblem('JOBS_POLL_INTERVAL_SECONDS', 1, 3600, '0')],
     ['SHUTDOWN_TIMEOUT_MS', 'soon', integerProblem('SHUTDOWN_TIMEOUT_MS', 0, 600_000, 'soon')],
@@ -253,6 +281,31 @@ describe('loadConfig', () => {
     expect(problemsOf({ SMTP_URL: 'smtp://' })).toHaveLength(1);
     expect(problemsOf({ EMAIL_FROM_DEFAULT: 'a@b.example\r\nBcc: c@d.example' })).toHaveLength(1);
     expect(problemsOf({ EMAIL_FROM_DEFAULT: 'Two <a@b.example>, <c@d.example>' })).toHaveLength(1);
+  });
+
+  it('reads TRUST_PROXY as Fastify takes it: off, every hop, a hop count, or the proxies', () => {
+    for (const off of ['', 'false', 'off', '0']) expect(loadConfig({ TRUST_PROXY: off }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.1, 10.1.0.0/16,::1,fd00::/8,loopback' }).trustProxy).toEqual([
+      '10.0.0.1',
+      '10.1.0.0/16',
+      '::1',
+      'fd00::/8',
+      'loopback',
+    ]);
+    for (const wrong of ['maybe', '10.0.0.300', '10.0.0.1/8/8', '::1/129', '101', '10.0.0.1,,10.0.0.2']) {
+      expect(problemsOf({ TRUST_PROXY: wrong }), wrong).toHaveLength(1);
+    }
+  });
+
+  it('never repeats a Redis password in a problem', () => {
+    const problems = problemsOf({ REDIS_URL: 'tcp://:hunter2-secret@127.0.0.1:6379' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).not.toContain('hunter2-secret');
+    expect(loadConfig({ REDIS_URL: 'rediss://cache.example.org:6380' }).redisUrl).toBe(
+      'rediss://cache.example.org:6380',
+    );
   });
 
   it.each(bad)('reports %s=%j', (name, value, problem) => {

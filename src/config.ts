@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseHostEntry } from './lib/outbound.js';
 import { parseSecretsKey } from './lib/secrets.js';
@@ -17,7 +18,16 @@ export interface Config {
   /** Key for the demo broker created on a fresh install (otherwise one is generated and printed). */
   demoApiKey: string | undefined;
   seedDemo: boolean;
-  rateLimit: { max: number; windowMs: number };
+  rateLimit: RateLimitConfig;
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client address (Fastify's `trustProxy`):
+   * false (the default) ignores forwarded headers, so a client cannot choose its own bucket.
+   */
+  trustProxy: boolean | number | string[];
+  /** Redis server for state shared by several processes (the rate-limit counters); unset: per process. */
+  redisUrl: string | undefined;
+  /** Prefix of every key this deployment writes in Redis. */
+  redisKeyPrefix: string;
   /** Seconds a cached API-key lookup may be reused before the database is asked again. */
   authCacheTtlMs: number;
   /** How long a seller's booking endpoint and credentials are reused before they are read again. */
@@ -43,6 +53,17 @@ export interface Config {
   recovery: RecoveryConfig;
   /** Where requests to publisher-chosen URLs may go (src/lib/outbound.ts). */
   outbound: OutboundConfig;
+}
+
+/** Fixed windows of `windowMs`; every request counts (src/http/rate-limit.ts). */
+export interface RateLimitConfig {
+  /** Requests per API key (by its hash) per window. */
+  max: number;
+  windowMs: number;
+  /** Requests per client address per window, with or without a key. */
+  addressMax: number;
+  /** Rejected API keys (unknown, revoked, wrong operator key) per client address per window. */
+  authFailuresMax: number;
 }
 
 export interface JobsConfig {
@@ -309,6 +330,22 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     }),
   };
 
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
+  const redisRaw = env.REDIS_URL || undefined;
+  let redisUrl: string | undefined;
+  if (redisRaw !== undefined) {
+    // The URL may carry a password: problems never echo it.
+    const parsed = URL.canParse(redisRaw) ? new URL(redisRaw) : undefined;
+    if (parsed && ['redis:', 'rediss:'].includes(parsed.protocol) && parsed.hostname !== '') redisUrl = redisRaw;
+    else problems.push('REDIS_URL must be a redis:// or rediss:// URL with a host, e.g. redis://127.0.0.1:6379');
+  }
+  const redisKeyPrefix = env.REDIS_KEY_PREFIX ?? 'activehub:';
+  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(redisKeyPrefix)) {
+    problems.push(
+      `REDIS_KEY_PREFIX must be 1-64 characters of A-Z, a-z, 0-9, ":", ".", "_" or "-" (got "${redisKeyPrefix}")`,
+    );
+  }
+
   const config: Config = {
     port,
     host,
@@ -321,7 +358,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     rateLimit: {
       max: int('RATE_LIMIT_MAX', 1200, 1, 10_000_000),
       windowMs: int('RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
+      addressMax: int('RATE_LIMIT_ADDRESS_MAX', 3000, 1, 10_000_000),
+      authFailuresMax: int('RATE_LIMIT_AUTH_FAILURES_MAX', 20, 1, 10_000_000),
     },
+    trustProxy,
+    redisUrl,
+    redisKeyPrefix,
     authCacheTtlMs: int('AUTH_CACHE_TTL_MS', 5000, 0, 600_000),
     bookingTargetCacheMs: int('BOOKING_TARGET_CACHE_MS', 10_000, 0, 600_000),
     jobs: {
@@ -346,6 +388,38 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * TRUST_PROXY: unset/false, true (every hop), a hop count, or comma-separated addresses and
+ * CIDR ranges of the proxies (or proxy-addr's names loopback, linklocal, uniquelocal).
+ */
+function parseTrustProxy(raw: string | undefined, problems: string[]): boolean | number | string[] {
+  const value = (raw ?? '').trim();
+  if (value === '' || ['0', 'false', 'no', 'off'].includes(value.toLowerCase())) return false;
+  if (['true', 'yes', 'on'].includes(value.toLowerCase())) return true;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops >= 1 && hops <= 100) return hops;
+  }
+  const entries = value.split(',').map((e) => e.trim());
+  const bad = entries.filter((e) => !isProxyEntry(e));
+  if (bad.length === 0) return entries;
+  problems.push(
+    `TRUST_PROXY must be true, false, a hop count (1-100) or comma-separated proxy addresses or CIDR ranges (got "${value}")`,
+  );
+  return false;
+}
+
+function isProxyEntry(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address, bits, ...rest] = entry.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 /**

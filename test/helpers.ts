@@ -74,11 +74,21 @@ export function testOutbound(options: Partial<OutboundPolicyOptions> = {}): Outb
 /** The secrets key of every test context in this process (random: nothing sealed outlives it). */
 export const TEST_SECRETS_KEY = randomBytes(32);
 
-export async function createTestContext(
-  options: { config?: Partial<Config>; clock?: Clock; log?: Logger; resolve?: Resolver } = {},
-): Promise<TestContext> {
-  const database = await openTestDatabase();
-  const config = loadConfig(
+/** Test settings: like `Config`, with any subset of the rate limits (the rest as in tests). */
+export type TestConfig = Omit<Partial<Config>, 'rateLimit'> & { rateLimit?: Partial<Config['rateLimit']> };
+
+/**
+ * The rate limits tests run with: every test file's requests come from 127.0.0.1, so the
+ * per-address and failed-authentication budgets are raised out of reach unless a test sets them.
+ */
+export function testRateLimit(overrides: Partial<Config['rateLimit']> = {}): Config['rateLimit'] {
+  return { ...loadConfig({}).rateLimit, addressMax: 1_000_000, authFailuresMax: 1_000_000, ...overrides };
+}
+
+/** The configuration `createTestContext` builds its app with. */
+export function testConfig(overrides: TestConfig = {}): Config {
+  const { rateLimit, ...rest } = overrides;
+  return loadConfig(
     {},
     {
       publicBaseUrl: 'http://activehub.test',
@@ -88,9 +98,17 @@ export async function createTestContext(
       outbound: TEST_OUTBOUND,
       // A key of the test's own: no key file is made under ./data.
       secretsKey: TEST_SECRETS_KEY,
-      ...options.config,
+      ...rest,
+      rateLimit: testRateLimit(rateLimit),
     },
   );
+}
+
+export async function createTestContext(
+  options: { config?: TestConfig; clock?: Clock; log?: Logger; resolve?: Resolver } = {},
+): Promise<TestContext> {
+  const database = await openTestDatabase();
+  const config = testConfig(options.config);
   const deps = await createDeps(config, {
     database,
     log: options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),

@@ -47,6 +47,9 @@ export async function startServerProcess(
       HARVEST_REGISTER_SANDBOX: 'false',
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '1000000',
+      // Every test request comes from 127.0.0.1.
+      RATE_LIMIT_ADDRESS_MAX: '1000000',
+      RATE_LIMIT_AUTH_FAILURES_MAX: '1000000',
       // The seller world listens on 127.0.0.1, which the outbound policy refuses by default.
       OUTBOUND_ALLOW_PRIVATE: 'true',
       // One key for every server of a test (restarts and peers open what another sealed).

@@ -386,6 +386,7 @@ async function main() {
       // rendered and stored by their delivery job in this process while the checkouts go on.
       JOBS_ENABLED: values['without-jobs'] ? 'false' : 'true',
       RATE_LIMIT_MAX: '10000000',
+      RATE_LIMIT_ADDRESS_MAX: '10000000',
       // The seller is a sandbox on 127.0.0.1.
       OUTBOUND_ALLOW_PRIVATE: 'true',
     },

@@ -430,6 +430,7 @@ function activehubEnv(): Record<string, string> {
     SEED_DEMO: 'true',
     LOG_LEVEL: args['log-level'],
     RATE_LIMIT_MAX: '10000000',
+    RATE_LIMIT_ADDRESS_MAX: '10000000',
     JOBS_ENABLED: 'false',
     SANDBOX_ENABLED: 'false',
     HARVEST_ENABLED: 'false',

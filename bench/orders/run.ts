@@ -147,6 +147,7 @@ async function startServer(dbUrl: string): Promise<string> {
     HARVEST_ENABLED: 'false',
     HARVEST_REGISTER_SANDBOX: 'false',
     RATE_LIMIT_MAX: '10000000',
+    RATE_LIMIT_ADDRESS_MAX: '10000000',
     AUTH_CACHE_TTL_MS: '60000',
     // Its seller (cancellations) is a sandbox on 127.0.0.1.
     OUTBOUND_ALLOW_PRIVATE: 'true',

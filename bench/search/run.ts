@@ -530,6 +530,7 @@ async function main() {
       HARVEST_REGISTER_SANDBOX: 'false',
       SEED_DEMO: 'false',
       RATE_LIMIT_MAX: '10000000',
+      RATE_LIMIT_ADDRESS_MAX: '10000000',
       AUTH_CACHE_TTL_MS: '60000',
     },
     stdio: ['ignore', 'ignore', 'inherit'],

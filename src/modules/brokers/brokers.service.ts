@@ -1,4 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
+import { Counter, type Registry } from 'prom-client';
 import type { Database } from '../../db/database.js';
 import type { Mode } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
@@ -55,6 +56,43 @@ export function modeOfGivenKey(rawKey: string): KeyMode {
   return rawKey.startsWith('ah_live_') ? 'live' : 'test';
 }
 
+/** Good keys kept in the lookup cache (a deployment has far fewer active keys than this). */
+const KNOWN_KEYS_CACHED = 10_000;
+/** Unknown key hashes kept (about 150 bytes each); the rate limits bound how fast they arrive. */
+const UNKNOWN_KEYS_CACHED = 50_000;
+
+/**
+ * A map bounded to `capacity` entries with a deadline each; when full, the least recently used
+ * entry goes (a Map keeps insertion order, and a hit is moved to the end).
+ */
+class BoundedCache<V> {
+  private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  constructor(private readonly capacity: number) {}
+
+  get(key: string, now: number): V | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    if (entry.expiresAt <= now) return undefined;
+    this.entries.set(key, entry);
+    return entry.value;
+  }
+
+  set(key: string, value: V, expiresAt: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, { value, expiresAt });
+    while (this.entries.size > this.capacity) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.entries.delete(oldest);
+    }
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+}
+
 export function hashApiKey(rawKey: string): string {
   // The one-shot hash skips building a Hash object: this runs on every authenticated request.
   return hash('sha256', rawKey, 'hex');
@@ -64,15 +102,27 @@ export function createBrokersService({
   database,
   clock,
   authCacheTtlMs,
+  metrics,
 }: {
   database: Database;
   clock: Clock;
   authCacheTtlMs: number;
+  /** Where `auth_key_lookups_total` (database lookups of API keys, by result) is registered. */
+  metrics?: Registry;
 }) {
   const { db } = database;
+  const lookups = new Counter({
+    name: 'auth_key_lookups_total',
+    help: 'API keys looked up in the database (cache misses), by result',
+    labelNames: ['result'],
+    registers: metrics ? [metrics] : [],
+  });
   // Key hash → context. Saves a query per request; a revocation made in this process takes
-  // effect at once, one made elsewhere (the CLI) within `authCacheTtlMs`.
-  const cache = new Map<string, { context: AuthContext | null; expiresAt: number }>();
+  // effect at once, one made elsewhere (the CLI) within `authCacheTtlMs`. Good and unknown keys
+  // are kept apart, each bounded and evicting only its own oldest entries, so a flood of unknown
+  // keys can neither push a good key out nor cost more than one lookup per distinct key per TTL.
+  const known = new BoundedCache<AuthContext>(KNOWN_KEYS_CACHED);
+  const unknown = new BoundedCache<true>(UNKNOWN_KEYS_CACHED);
 
   function checkSlug(slug: string): void {
     if (!/^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/.test(slug)) {
@@ -107,6 +157,8 @@ export function createBrokersService({
       mode,
       products,
     });
+    // A key looked up before it existed (e.g. a DEMO_API_KEY given in advance) works at once.
+    unknown.delete(hashApiKey(key));
     return { id: row.id, key, prefix, mode, products };
   }
 
@@ -154,7 +206,7 @@ export function createBrokersService({
     async revokeKey(id: number) {
       const row = await repo.revokeApiKey(db, id, clock.now());
       if (!row) throw new AppError('NOT_FOUND', `No active API key with id ${id}.`);
-      cache.delete(row.key_hash);
+      known.delete(row.key_hash);
     },
 
     /**
@@ -165,9 +217,11 @@ export function createBrokersService({
     async authenticate(rawKey: string): Promise<AuthContext | null> {
       const keyHash = hashApiKey(rawKey);
       const now = Date.now();
-      const cached = cache.get(keyHash);
-      if (cached && cached.expiresAt > now) return cached.context;
+      const cached = known.get(keyHash, now);
+      if (cached) return cached;
+      if (unknown.get(keyHash, now)) return null;
       const row = await repo.findActiveKeyByHash(db, keyHash);
+      lookups.inc({ result: row ? 'found' : 'unknown' });
       let context: AuthContext | null = null;
       if (row && timingSafeEqual(Buffer.from(row.key_hash, 'hex'), Buffer.from(keyHash, 'hex'))) {
         context = {
@@ -181,8 +235,8 @@ export function createBrokersService({
         };
       }
       if (authCacheTtlMs > 0) {
-        if (cache.size > 10_000) cache.clear();
-        cache.set(keyHash, { context, expiresAt: now + authCacheTtlMs });
+        if (context) known.set(keyHash, context, now + authCacheTtlMs);
+        else unknown.set(keyHash, true, now + authCacheTtlMs);
       }
       return context;
     },

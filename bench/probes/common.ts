@@ -57,11 +57,15 @@ export interface World {
   server(): ServerProcess;
   /** Rows from the activehub database (on PGlite the server is stopped and started around it). */
   sql<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Several queries with one stop and start of the server on PGlite. */
+  withDb<T>(fn: (query: Query) => Promise<T>): Promise<T>;
   /** Starts the server again with these environment variables changed (undefined: removed). */
   restart(changes?: Record<string, string | undefined>): Promise<void>;
   admin(pathname: string, init?: RequestInit): Promise<Response>;
   close(): Promise<void>;
 }
+
+export type Query = <T = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -136,15 +140,22 @@ export async function startWorld(options: {
     rivalTest: await key('rival', 'test', 'probe-test'),
   };
 
-  async function query<T>(text: string, params: unknown[] = []): Promise<T[]> {
-    if (pool) return (await pool.query(text, params)).rows as T[];
+  async function direct<T>(fn: (query: Query) => Promise<T>): Promise<T> {
+    if (pool) {
+      const p = pool;
+      return fn(async <R>(text: string, params: unknown[] = []) => (await p.query(text, params)).rows as R[]);
+    }
     const db = await openDatabase({ dataDir });
     try {
-      return (await db.db.executeQuery(CompiledQuery.raw(text, params))).rows as T[];
+      return await fn(
+        async <R>(text: string, params: unknown[] = []) =>
+          (await db.db.executeQuery(CompiledQuery.raw(text, params))).rows as R[],
+      );
     } finally {
       await db.close();
     }
   }
+  const query = <T>(text: string, params: unknown[] = []) => direct((q) => q<T>(text, params));
   // No CLI option makes a display-only key: mark the second search key so.
   await query(`update api_keys set display_only = true where name = 'probe-display'`);
   const [marked] = await query<{ n: number }>(`select count(*)::int as n from api_keys where display_only`);
@@ -197,6 +208,16 @@ export async function startWorld(options: {
     await sleep(300);
   }
 
+  async function withDb<T>(fn: (q: Query) => Promise<T>): Promise<T> {
+    if (pool) return direct(fn);
+    await server.stop();
+    try {
+      return await direct(fn);
+    } finally {
+      if (!stopped) server = await startServerProcess(env, { port });
+    }
+  }
+
   return {
     kind: pool ? 'postgres' : 'pglite',
     seller,
@@ -204,15 +225,8 @@ export async function startWorld(options: {
     keys,
     opportunities,
     server: () => server,
-    async sql<T>(text: string, params: unknown[] = []) {
-      if (pool) return query<T>(text, params);
-      await server.stop();
-      try {
-        return await query<T>(text, params);
-      } finally {
-        if (!stopped) server = await startServerProcess(env, { port });
-      }
-    },
+    sql: <T>(text: string, params: unknown[] = []) => withDb((q) => q<T>(text, params)),
+    withDb,
     async restart(changes = {}) {
       await server.stop();
       env = { ...env };
@@ -303,12 +317,13 @@ export async function checkout(
   }
   const body = created.body as { identifier?: string; potentialAction: { target: string }[] };
   const page = body.potentialAction[0]!.target;
+  const sessionId = body.identifier;
   let url = page;
   for (let step = 0; step < 40; step += 1) {
     const res = await fetch(url, { redirect: 'manual' });
     const html = await res.text();
-    if (res.status !== 200) return { end: 'failed', page, why: `GET ${res.status}` };
-    if (html.includes('Booking confirmed')) return { end: 'confirmed', page };
+    if (res.status !== 200) return { end: 'failed', page, sessionId, why: `GET ${res.status}` };
+    if (html.includes('Booking confirmed')) return { end: 'confirmed', page, sessionId };
     const form = readForm(html, url);
     if (!form) {
       if (html.includes('Processing your payment')) {
@@ -319,7 +334,7 @@ export async function checkout(
         .exec(html)?.[1]
         ?.replace(/<[^>]+>/g, '')
         .trim();
-      return { end: 'failed', page, why: why ?? 'no form' };
+      return { end: 'failed', page, sessionId, why: why ?? 'no form' };
     }
     const posted = await fetch(form.action, {
       method: 'POST',
@@ -329,10 +344,10 @@ export async function checkout(
     });
     const location = posted.headers.get('location');
     await posted.arrayBuffer();
-    if (posted.status !== 303 || !location) return { end: 'failed', page, why: `POST ${posted.status}` };
+    if (posted.status !== 303 || !location) return { end: 'failed', page, sessionId, why: `POST ${posted.status}` };
     url = new URL(location, form.action).toString();
   }
-  return { end: 'failed', page, why: 'too many steps' };
+  return { end: 'failed', page, sessionId, why: 'too many steps' };
 }
 
 export const loadavg = () =>

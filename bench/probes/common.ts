@@ -75,6 +75,8 @@ export async function startWorld(options: {
   criteria?: string;
   env?: Record<string, string>;
   prefix: string;
+  /** Runs after the seller's opportunities exist, before activehub starts (and harvests them). */
+  beforeServer?: (seller: SellerWorld, opportunities: string[]) => Promise<void>;
 }): Promise<World> {
   const cleanups: (() => Promise<void>)[] = [];
   const seller = await startSellerWorld({ sessions: 30, seed: 41 });
@@ -161,6 +163,7 @@ export async function startWorld(options: {
   const [marked] = await query<{ n: number }>(`select count(*)::int as n from api_keys where display_only`);
   if (marked?.n !== 1) throw new Error(`display-only key not marked (${JSON.stringify(marked)})`);
 
+  await options.beforeServer?.(seller, opportunities);
   const port = await freePort();
   let env: Record<string, string> = {
     ...dbEnv,
@@ -322,7 +325,13 @@ export async function checkout(
   for (let step = 0; step < 40; step += 1) {
     const res = await fetch(url, { redirect: 'manual' });
     const html = await res.text();
-    if (res.status !== 200) return { end: 'failed', page, sessionId, why: `GET ${res.status}` };
+    const heading = () =>
+      /<h1[^>]*>([\s\S]*?)<\/h1>/
+        .exec(html)?.[1]
+        ?.replace(/<[^>]+>/g, '')
+        .trim();
+    if (res.status !== 200)
+      return { end: 'failed', page, sessionId, why: `GET ${res.status} ${heading() ?? ''}`.trim() };
     if (html.includes('Booking confirmed')) return { end: 'confirmed', page, sessionId };
     const form = readForm(html, url);
     if (!form) {

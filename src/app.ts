@@ -8,7 +8,7 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { Counter, Histogram } from 'prom-client';
 import type { Deps } from './deps.js';
 import { registerAuth } from './http/auth.js';
-import { handleFrameworkError, registerErrorHandling } from './http/error-handler.js';
+import { handleClientError, handleFrameworkError, registerErrorHandling } from './http/error-handler.js';
 import { registerServerTiming } from './http/server-timing.js';
 import { AppError } from './http/errors.js';
 import { registerIdempotency } from './http/idempotency.js';
@@ -250,6 +250,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -7,7 +7,7 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { Counter, Histogram } from 'prom-client';
 import type { Deps } from './deps.js';
 import { registerAuth } from './http/auth.js';
-import { handleFrameworkError, registerErrorHandling } from './http/error-handler.js';
+import { handleClientError, handleFrameworkError, registerErrorHandling } from './http/error-handler.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerServerTiming } from './http/server-timing.js';
 import { AppError } from './http/errors.js';
@@ -255,6 +255,7 @@ export async function buildApp(deps: Deps, services: Services = buildServices(de
     frameworkErrors: handleFrameworkError,
     // Off unless TRUST_PROXY says which proxies' X-Forwarded-For to believe (request.ip).
     trustProxy: trustProxyOption(deps.config.trustProxy),
+    clientErrorHandler: handleClientError,
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

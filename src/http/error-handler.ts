@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   AppError,
@@ -123,6 +126,33 @@ export function handleFrameworkError(error: FastifyError, request: FastifyReques
   const appError = normaliseError(error);
   request.log.info({ code: appError.code, description: appError.message }, 'request rejected');
   void sendError(request, reply, appError);
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser refused before Fastify saw it —
+ * above all a request line and headers over Node's 16 KB limit (a URL far over the 2,048
+ * characters the router answers 414 for), or a malformed request. Without it Fastify answers with
+ * its own body shape and no request id. The connection is closed after the answer.
+ */
+export function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const appError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError(
+          'HEADERS_TOO_LARGE',
+          'The request URL and headers together are over 16 KB. URLs are limited to 2,048 characters.',
+        )
+      : new AppError('BAD_REQUEST', 'The request is not valid HTTP.');
+  const id = randomUUID();
+  const body = JSON.stringify(errorBody(appError, id));
+  socket.end(
+    `HTTP/1.1 ${appError.statusCode} ${STATUS_CODES[appError.statusCode] ?? ''}\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `x-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 export function registerErrorHandling(app: FastifyInstance, findAllowedMethods: (url: string) => string[]): void {

@@ -48,6 +48,11 @@ export const ERROR_CODES = {
   GONE: { status: 410, type: 'GoneError', name: 'No longer available' },
   PAYLOAD_TOO_LARGE: { status: 413, type: 'PayloadTooLargeError', name: 'The request body is too large' },
   URI_TOO_LONG: { status: 414, type: 'URITooLongError', name: 'The request URL is too long' },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    type: 'RequestHeaderFieldsTooLargeError',
+    name: 'The request URL and headers are too large',
+  },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     type: 'UnsupportedMediaTypeError',

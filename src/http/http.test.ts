@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { LightMyRequestResponse } from 'fastify';
@@ -239,6 +240,48 @@ describe('routing (DECISIONS §3)', () => {
       414,
       'URITooLongError',
     );
+  });
+
+  it('answers a request Node refuses before routing (URL and headers over 16 KB) in the same shape', async () => {
+    // Node's HTTP parser refuses these itself; app.inject() never reaches that code, so listen.
+    const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = new URL(address);
+    // A raw socket: the server may close the connection while the request is still being sent.
+    const raw = (path: string, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; headers: Record<string, string>; body: string }>((resolve) => {
+        const socket = net.connect(Number(port), '127.0.0.1');
+        let received = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (c: string) => (received += c));
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          const [head = '', body = ''] = received.split('\r\n\r\n');
+          const [statusLine = '', ...lines] = head.split('\r\n');
+          resolve({
+            status: Number(statusLine.split(' ')[1]),
+            headers: Object.fromEntries(
+              lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+            ),
+            body,
+          });
+        });
+        const lines = Object.entries({ host: `127.0.0.1:${port}`, ...headers }).map(([k, v]) => `${k}: ${v}`);
+        socket.write(`GET ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\nconnection: close\r\n\r\n`);
+      });
+    const answers = [
+      await raw(`/api/v2/customer-accounts/${customerId}?pad=${'x'.repeat(20_000)}`, { 'x-api-key': broker.key }),
+      await raw('/health', { 'x-padding': 'p'.repeat(20_000) }),
+    ];
+    for (const res of answers) {
+      expect(res.status, res.body).toBe(431);
+      expect(res.headers['content-type']).toMatch(/^application\/json\b/);
+      const body = JSON.parse(res.body) as Record<string, unknown>;
+      expect(body['@context']).toBe('https://openactive.io/');
+      expect(body['@type']).toBe('RequestHeaderFieldsTooLargeError');
+      expect(body.statusCode).toBe(431);
+      expect(Object.keys(body).sort()).toEqual(['@context', '@type', 'description', 'instance', 'name', 'statusCode']);
+      expect(body.instance).toBe(res.headers['x-request-id']);
+    }
   });
 
   it('answers 400 in the same shape for a URL with broken percent-encoding', async () => {

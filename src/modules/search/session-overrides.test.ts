@@ -1,7 +1,10 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../../test/helpers.js';
 import { RpdeTestServer } from '../../../test/rpde-server.js';
 import { fixedClock } from '../../lib/clock.js';
+import { createVocabularies } from '../../lib/vocabularies.js';
+import { createProjector } from './projector.js';
 import { ACTIVITY, ACCESSIBILITY_VISUAL, CENTRE, NOW, validatorFailures } from './search.fixtures.js';
 
 /*
@@ -306,5 +309,57 @@ describe('updates', () => {
     await reharvest();
     expect(await found('', `${GEO},10`)).toContain('location');
     expect((await byId('location')).location).toBeUndefined();
+  });
+
+  it('a deleted session takes its own row with it; so does a deleted series', async () => {
+    const ownRows = async () =>
+      (
+        await sql<{
+          oa_id: string;
+        }>`select oa_id from search_series where oa_id like '% #session' order by oa_id`.execute(t.deps.database.db)
+      ).rows.map((r) => r.oa_id.replace(id('scheduled-sessions/'), ''));
+    expect(await ownRows()).toContain('organizer #session');
+    expect(await ownRows()).not.toContain('location #session');
+    server.remove('scheduled-sessions', 'organizer');
+    await reharvest();
+    expect(await found(`organizerId=${enc(id('organizers/2'))}`)).toEqual([]);
+    expect(await ownRows()).not.toContain('organizer #session');
+    expect((await ownRows()).length).toBeGreaterThan(5);
+    server.remove('session-series', 'hall');
+    await reharvest();
+    expect(await ownRows()).toEqual([]);
+    expect(await found('')).toEqual([]);
+  });
+});
+
+describe('initial load', () => {
+  it('gives the same rows in bulk as replaying the changes (sessions with their own values included)', async () => {
+    const db = t.deps.database.db;
+    // Publish the series again: its sessions (still in the catalog) are back.
+    server.put('session-series', { id: 'hall', kind: 'SessionSeries', data: SERIES });
+    await reharvest();
+    const readModel = async () => ({
+      series: (
+        await sql<{ row: string }>`select (to_jsonb(s) - 'id' - 'updated_at' - 'doc')::text || s.doc::text as row
+          from search_series s order by s.oa_id`.execute(db)
+      ).rows.map((r) => r.row),
+      occurrences: (
+        await sql<{ row: string }>`select (to_jsonb(o) - 'id' - 'series_id' - 'doc')::text || s.oa_id || o.doc::text
+          as row from search_occurrences o join search_series s on s.id = o.series_id order by o.oa_id`.execute(db)
+      ).rows.map((r) => r.row),
+    });
+    const replayed = await readModel();
+    expect(replayed.series.filter((r) => r.includes(' #session')).length).toBeGreaterThan(10);
+    await sql`truncate search_occurrences, search_series restart identity`.execute(db);
+    await sql`delete from search_projector_state`.execute(db);
+    await createProjector({
+      database: t.deps.database,
+      catalog: t.services.catalog,
+      vocab: createVocabularies(),
+      clock: t.deps.clock,
+      log: t.deps.log,
+      bulkLoad: true,
+    }).runOnce();
+    expect(await readModel()).toEqual(replayed);
   });
 });

@@ -5,10 +5,10 @@ import type { Entity } from './projection.js';
 import { vocab } from './search.fixtures.js';
 
 /*
- * The merge rule of a ScheduledSession over its SessionSeries (inheritance.ts), on shapes of the
- * kind the OpenActive data-models examples publish (a ScheduledSession carrying its own
- * `activity`, `location`, `offers` and `leader`; developer-documentation
- * docs/data-model/types/scheduledsession.md lists them on ScheduledSession). Written by us.
+ * The merge rule of a ScheduledSession over its SessionSeries (inheritance.ts), on shapes the
+ * OpenActive data model allows (openactive/developer-documentation
+ * docs/data-model/types/scheduledsession.md lists `offers`, `leader` and the other Event
+ * properties on a ScheduledSession). Written by us.
  */
 
 const entity = (data: Record<string, unknown>): Entity => {

@@ -8,14 +8,15 @@ import { createProjector } from './projector.js';
 import { ACTIVITY, ACCESSIBILITY_VISUAL, CENTRE, NOW, validatorFailures } from './search.fixtures.js';
 
 /*
- * Issue 15 point 1: a ScheduledSession's own properties win over its SessionSeries'.
+ * Issue 15 point 1: a ScheduledSession's own properties win over its series'.
  *
- * The fixtures are ours, in the shape real feeds publish: leisure-management systems (the
- * Legend / Fusion items captured in openactive/feed-normaliser's test data) publish a generic
- * SessionSeries per hall or timetable slot and put the activity, location, price, leader and
- * restrictions on each ScheduledSession; the OpenActive data-models ScheduledSession examples
- * (openactive/data-models, CC-BY-4.0 / MIT) carry `offers`, `leader`, `activity` on the session.
- * No captured file is copied. They are published by a real local RPDE server and harvested
+ * The fixtures are ours, in the shape the OpenActive data model allows on a ScheduledSession:
+ * openactive/developer-documentation docs/data-model/types/scheduledsession.md lists `leader`,
+ * `offers` and the other Event properties on the session itself, and OpenActive inheritance
+ * (Modelling Opportunity Data 2.0, openactive.md §3.5) makes them win over the SessionSeries'.
+ * The layout — a generic "Sports hall" SessionSeries whose sessions carry the activity, place,
+ * price and restrictions — is the one issue 15 reports from leisure-management feeds; no captured
+ * feed item was found or copied for it. Published by a real local RPDE server and harvested
  * over HTTP.
  */
 

@@ -5,3 +5,4 @@ export type { Harvester, PageProgress, WalkResult } from './harvester.js';
 export { createHarvestScheduler, HARVEST_JOB } from './harvest-scheduler.js';
 export { catalogRoutes } from './catalog.routes.js';
 export { FEED_KINDS } from './dataset-site.js';
+export { extractEntities } from './normalise.js';

@@ -13,7 +13,9 @@ import {
   type Entity,
   type PublisherInfo,
   type SeriesForOccurrence,
+  toOutput,
 } from './projection.js';
+import { effectiveSession, hasOwnInheritable, ownValues, variantOaId } from './inheritance.js';
 import * as repo from './projector.repository.js';
 import { searchDb, type SearchOccurrencesTable, type SearchSeriesTable, type SeriesDoc } from './search.tables.js';
 import { createTicker } from '../../lib/ticker.js';
@@ -115,6 +117,64 @@ export function createProjector(options: ProjectorOptions) {
     return buildSeriesRow(e, usableParent, publisher, vocab, now);
   }
 
+  /**
+   * The search rows of the sessions that override their SessionSeries (inheritance.ts): each is
+   * searched and shown with its effective values, under its own key (`variantOaId`), and its
+   * occurrence row hangs from it instead of from the series' row. `entities` is a cache of the
+   * publisher's entities by id (series and EventSeries missing from it are read).
+   */
+  async function variantRows(
+    publisher: PublisherInfo,
+    sessions: Entity[],
+    entities: Map<string, Entity>,
+    now: Date,
+  ): Promise<Map<string, Insertable<SearchSeriesTable>>> {
+    const out = new Map<string, Insertable<SearchSeriesTable>>();
+    const candidates = sessions.filter(
+      (e) => e.type === 'ScheduledSession' && e.parent_oa_id !== null && hasOwnInheritable(e.data),
+    );
+    if (candidates.length === 0) return out;
+    const missing = (ids: (string | null | undefined)[]) =>
+      [...new Set(ids.filter((k): k is string => typeof k === 'string'))].filter((k) => !entities.has(k));
+    const read = async (ids: string[]) => {
+      for (const e of await catalog.findEntities(publisher.id, ids)) entities.set(e.oa_id, e);
+    };
+    await read(missing(candidates.map((c) => c.parent_oa_id)));
+    await read(missing(candidates.map((c) => entities.get(c.parent_oa_id!)?.parent_oa_id)));
+    for (const c of candidates) {
+      const series = entities.get(c.parent_oa_id!);
+      if (series?.type !== 'SessionSeries') continue;
+      const effective = effectiveSession(series, c);
+      if (!effective) continue;
+      const parent = effective.parent_oa_id ? (entities.get(effective.parent_oa_id) ?? null) : null;
+      const row = seriesRowFor(effective, parent, publisher, now);
+      if (!row) continue;
+      const detail = JSON.parse(row.detail_doc) as Record<string, unknown>;
+      detail.own = toOutput(ownValues(c.data, series.data)) ?? {};
+      out.set(c.oa_id, { ...row, oa_id: variantOaId(c.oa_id), detail_doc: JSON.stringify(detail) });
+    }
+    return out;
+  }
+
+  /** Upserts variant rows and returns what each session's occurrence row inherits from its own. */
+  async function writeVariants(
+    db: Parameters<typeof repo.upsertSeries>[0],
+    rows: Map<string, Insertable<SearchSeriesTable>>,
+  ) {
+    const list = [...rows.values()];
+    const ids = new Map((await repo.upsertSeries(db, list)).map((u) => [u.oa_id, u.id]));
+    const info = new Map<string, SeriesForOccurrence>();
+    for (const [sessionOaId, r] of rows) {
+      info.set(sessionOaId, {
+        id: ids.get(r.oa_id)!,
+        tz: r.tz,
+        booking_ready: r.booking_ready,
+        offers: (JSON.parse(r.detail_doc) as { offers: Record<string, unknown>[] }).offers,
+      });
+    }
+    return info;
+  }
+
   async function projectPublisher(
     publisher: PublisherInfo,
     changed: { series: Set<string>; eventSeries: Set<string>; occurrences: Set<string> },
@@ -179,8 +239,16 @@ export function createProjector(options: ProjectorOptions) {
       .filter((r) => previous.get(r.oa_id) !== (JSON.parse(r.doc) as SeriesDoc).inheritHash)
       .map((r) => r.oa_id);
     const occurrenceKeys = new Set(changed.occurrences);
-    const listed = (await catalog.listChildEntities(pub, liveSeries, archivedBefore)).filter((e) =>
-      isOccurrenceType(e.type),
+    // Sessions with values of their own are searched with their series' other values
+    // (inheritance.ts), so any change of the series re-projects them; a deleted series takes
+    // their rows with it.
+    const live = new Set(liveSeries);
+    const listed = (
+      await catalog.listChildEntities(pub, [...seriesRows.map((r) => r.oa_id), ...seriesGone], archivedBefore)
+    ).filter(
+      (e) =>
+        isOccurrenceType(e.type) &&
+        ((e.parent_oa_id !== null && live.has(e.parent_oa_id)) || hasOwnInheritable(e.data)),
     );
     // Children with a change of their own in the next changes are projected with it, not twice
     // (a backlog holds a series and, further on, its sessions).
@@ -199,6 +267,11 @@ export function createProjector(options: ProjectorOptions) {
         [...occurrenceKeys].filter((k) => !entities.has(k)),
       ),
     );
+    const occurrenceEntities = [...occurrenceKeys].flatMap((k) => {
+      const e = entities.get(k);
+      return e && isOccurrenceType(e.type) && e.start_date && new Date(e.start_date) >= archivedBefore ? [e] : [];
+    });
+    const variants = await variantRows(publisher, occurrenceEntities, entities, now);
 
     await db.transaction().execute(async (trx) => {
       await repo.deleteSeries(trx, pub, seriesGone);
@@ -219,12 +292,18 @@ export function createProjector(options: ProjectorOptions) {
         if (parent && !info.has(parent)) missing.add(parent);
       }
       for (const s of await repo.findSeriesForOccurrences(trx, pub, [...missing])) info.set(s.oa_id, s);
+      // Only a session whose series has a row gets its own (as the series', it is left out otherwise).
+      for (const k of [...variants.keys()]) {
+        const parent = entities.get(k)?.parent_oa_id;
+        if (!parent || !info.has(parent)) variants.delete(k);
+      }
+      const own = await writeVariants(trx, variants);
 
       const rows: Insertable<SearchOccurrencesTable>[] = [];
       const gone: string[] = [];
       for (const key of occurrenceKeys) {
         const e = entities.get(key);
-        const series = e?.parent_oa_id ? info.get(e.parent_oa_id) : undefined;
+        const series = own.get(key) ?? (e?.parent_oa_id ? info.get(e.parent_oa_id) : undefined);
         const row =
           e && series && isOccurrenceType(e.type) && e.start_date && new Date(e.start_date) >= archivedBefore
             ? buildOccurrenceRow(e, series, pub)
@@ -237,6 +316,9 @@ export function createProjector(options: ProjectorOptions) {
       rows.forEach((r) => touched.add(Number(r.series_id)));
       await repo.deleteOccurrences(trx, pub, gone);
       await repo.upsertOccurrences(trx, rows);
+      // Rows of sessions that no longer override their series (or are gone), once nothing
+      // hangs from them.
+      await repo.deleteSeries(trx, pub, [...occurrenceKeys].filter((k) => !own.has(k)).map(variantOaId));
       await repo.refreshOpenStarts(trx, [...touched]);
     });
     return { series: seriesRows.length, occurrences: occurrenceKeys.size };
@@ -345,9 +427,17 @@ export function createProjector(options: ProjectorOptions) {
         const info = new Map(
           (await repo.findSeriesForOccurrences(db, pub, parentIds)).map((s) => [s.oa_id, s] as const),
         );
+        const publisher = await publisherInfo(pub);
+        const variants = publisher ? await variantRows(publisher, list, new Map(), now) : new Map();
+        const parentOf = new Map(list.map((e) => [e.oa_id, e.parent_oa_id] as const));
+        for (const k of [...variants.keys()]) {
+          const parent = parentOf.get(k);
+          if (!parent || !info.has(parent)) variants.delete(k);
+        }
+        const own = await writeVariants(db, variants);
         const rows: Insertable<SearchOccurrencesTable>[] = [];
         for (const e of list) {
-          const series = e.parent_oa_id ? info.get(e.parent_oa_id) : undefined;
+          const series = own.get(e.oa_id) ?? (e.parent_oa_id ? info.get(e.parent_oa_id) : undefined);
           const row = series ? buildOccurrenceRow(e, series, pub) : null;
           if (row) rows.push(row);
         }

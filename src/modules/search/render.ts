@@ -185,13 +185,22 @@ export function renderEventSeries(
   };
 }
 
-/** A ScheduledSession By-ID: the occurrence with its SessionSeries (inheritance resolved). */
-export function renderScheduledSession(o: OccurrenceRow, series: SeriesRow, ctx: RenderContext): Obj {
+/**
+ * A ScheduledSession By-ID: the occurrence with its SessionSeries (inheritance resolved). When
+ * the session publishes values of its own (`own`: the row it is searched with, inheritance.ts),
+ * they are shown on the session, and its `superEvent` keeps the series' own values.
+ */
+export function renderScheduledSession(o: OccurrenceRow, series: SeriesRow, ctx: RenderContext, own?: SeriesRow): Obj {
   const id = occurrenceId(ctx.base, o.kind, o.oa_id);
   const place = placeFor(series, id);
+  const ownValues = own?.doc.own ?? {};
+  const ownPlace = own && ownValues.location !== undefined ? placeFor(own, id) : undefined;
   return {
     '@context': SEARCH_CONTEXT,
     ...renderOccurrence(o, ctx),
+    ...ownValues,
+    ...(ownPlace ? { location: ownPlace } : {}),
+    ...(own?.doc.aggregate && ownValues.offers !== undefined ? { 'imin:aggregateOffer': own.doc.aggregate } : {}),
     superEvent: {
       ...series.doc.event,
       ...series.doc.series,

@@ -203,7 +203,10 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const normSeries = (r: SeriesRow): SeriesRow => ({ ...r, id: Number(r.id), dist: num(r.dist) });
 /** A By-ID row: its `detail` put back into the document the renderer reads. */
 const normDetailSeries = ({ detail_doc, ...r }: SeriesRow & { detail_doc: SeriesDetailDoc }): SeriesRow =>
-  normSeries({ ...r, doc: { ...r.doc, detail: detail_doc.detail ?? {} } });
+  normSeries({
+    ...r,
+    doc: { ...r.doc, detail: detail_doc.detail ?? {}, ...(detail_doc.own ? { own: detail_doc.own } : {}) },
+  });
 const normOccurrence = (r: OccurrenceRow): OccurrenceRow => ({
   ...r,
   id: Number(r.id),
@@ -670,6 +673,13 @@ export async function findSeriesByIds(
   const r = await sql<SeriesRow>`select ${SERIES_COLUMNS}, ${distanceSql(geo)} as dist from search_series s
     where s.id = any(${ids}::bigint[])`.execute(db);
   return r.rows.map(normSeries);
+}
+
+/** One series row by its read-model key (By-ID, with its By-ID parts). */
+export async function findSeriesByOaId(db: SearchExecutor, publisherId: number, oaId: string) {
+  const r = await sql<SeriesRow & { detail_doc: SeriesDetailDoc }>`select ${SERIES_DETAIL_COLUMNS}, null as dist
+    from search_series s where s.publisher_id = ${publisherId} and s.oa_id = ${oaId}`.execute(db);
+  return r.rows.map(normDetailSeries)[0];
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Database } from '../../db/database.js';
+import { isVariantOaId } from './inheritance.js';
 import { AppError } from '../../http/errors.js';
 import type { Clock } from '../../lib/clock.js';
 import { createTtlCache } from '../../lib/ttl-cache.js';
@@ -156,9 +157,15 @@ export function createSearchService(options: SearchServiceOptions) {
     async getScheduledSession(auth: AuthContext, oaId: string): Promise<Obj> {
       const ctx = await renderContext(auth);
       const o = await repo.findOccurrenceByOaId(db, 'ScheduledSession', oaId, ctx.now);
-      const series = o ? (await repo.findSeriesByIds(db, [o.series_id], null, { detail: true }))[0] : undefined;
+      const row = o ? (await repo.findSeriesByIds(db, [o.series_id], null, { detail: true }))[0] : undefined;
+      // A session with values of its own hangs from its own row (inheritance.ts); its superEvent
+      // is its series' row.
+      const series =
+        row && isVariantOaId(row.oa_id)
+          ? await repo.findSeriesByOaId(db, row.publisher_id, String(row.doc.series.id))
+          : row;
       if (!o || !series) throw new AppError('NOT_FOUND', `There is no upcoming ScheduledSession "${oaId}".`);
-      return renderScheduledSession(o, series, ctx);
+      return renderScheduledSession(o, series, ctx, row !== series ? row : undefined);
     },
 
     /** `GET /events-api/v2/places`: one Place per location with its events (imin §3.8). */

@@ -20,6 +20,11 @@ export interface SeriesDoc {
    * `detail_doc` and present only on rows read by the By-ID queries.
    */
   detail?: Record<string, unknown>;
+  /**
+   * On the row of a ScheduledSession that overrides its series (inheritance.ts): the session's
+   * own values, output form, read from `detail_doc` by By-ID queries only.
+   */
+  own?: Record<string, unknown>;
   /** `imin:aggregateOffer`, when the series has public adult or junior offers. */
   aggregate: Record<string, unknown> | null;
   /** The location, output form (no distance), with its summary key. */
@@ -34,6 +39,8 @@ export interface SeriesDetailDoc {
   detail: Record<string, unknown>;
   /** Offers as published (for occurrences that inherit them). */
   offers: Record<string, unknown>[];
+  /** See SeriesDoc.own. */
+  own?: Record<string, unknown>;
 }
 
 export interface OccurrenceDoc {

@@ -53,6 +53,28 @@ export class RpdeTestServer {
     });
   }
 
+  /**
+   * Publishes a dataset site at /dataset naming `feeds` (type → this server's feed name) and, as
+   * its Open Booking API, `bookingEndpoint` (default `<base>/api/openbooking`); its URL.
+   */
+  publishDataset(name: string, feeds: Record<string, string>, options: { bookingEndpoint?: string } = {}): string {
+    this.dataset = {
+      '@context': ['https://schema.org/', 'https://openactive.io/'],
+      '@type': 'Dataset',
+      name,
+      url: `${this.base}/dataset`,
+      publisher: { '@type': 'Organization', name, url: 'https://publisher.test' },
+      accessService: { '@type': 'WebAPI', endpointUrl: options.bookingEndpoint ?? `${this.base}/api/openbooking` },
+      distribution: Object.entries(feeds).map(([type, feed]) => ({
+        '@type': 'DataDownload',
+        additionalType: `https://openactive.io/${type}`,
+        encodingFormat: 'application/vnd.openactive.rpde+json; version=1',
+        contentUrl: this.url(feed),
+      })),
+    };
+    return `${this.base}/dataset`;
+  }
+
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;

@@ -23,24 +23,9 @@ const servers: RpdeTestServer[] = [];
 async function publisher(name: string) {
   const server = await new RpdeTestServer().start();
   servers.push(server);
-  server.dataset = {
-    '@context': ['https://schema.org/', 'https://openactive.io/'],
-    '@type': 'Dataset',
-    name,
-    url: `${server.base}/dataset`,
-    publisher: { '@type': 'Organization', name, url: 'https://publisher.test' },
-    accessService: { '@type': 'WebAPI', endpointUrl: `${server.base}/api/openbooking` },
-    distribution: [
-      {
-        '@type': 'DataDownload',
-        additionalType: 'https://openactive.io/SessionSeries',
-        encodingFormat: 'application/vnd.openactive.rpde+json; version=1',
-        contentUrl: `${server.base}/feeds/series`,
-      },
-    ],
-  };
+  const datasetUrl = server.publishDataset(name, { SessionSeries: 'series' });
   server.feed('series');
-  const { publisher: row } = await t.services.catalog.addPublisher({ datasetUrl: `${server.base}/dataset` });
+  const { publisher: row } = await t.services.catalog.addPublisher({ datasetUrl });
   return { id: row.id, sellerId: `${server.base}/sellers/1` };
 }
 

@@ -26,24 +26,13 @@ afterAll(async () => {
 async function publisher(name: string) {
   const server = await new RpdeTestServer().start();
   servers.push(server);
-  server.dataset = {
-    '@context': ['https://schema.org/', 'https://openactive.io/'],
-    '@type': 'Dataset',
+  const datasetUrl = server.publishDataset(
     name,
-    url: `${server.base}/dataset`,
-    publisher: { '@type': 'Organization', name, url: 'https://publisher.test' },
-    accessService: { '@type': 'WebAPI', endpointUrl: `${server.base}/feeds` },
-    distribution: [
-      {
-        '@type': 'DataDownload',
-        additionalType: 'https://openactive.io/SessionSeries',
-        encodingFormat: 'application/vnd.openactive.rpde+json; version=1',
-        contentUrl: `${server.base}/feeds/series`,
-      },
-    ],
-  };
+    { SessionSeries: 'series' },
+    { bookingEndpoint: `${server.base}/feeds` },
+  );
   server.feed('orders-rpde');
-  const { publisher: row } = await t.services.catalog.addPublisher({ datasetUrl: `${server.base}/dataset` });
+  const { publisher: row } = await t.services.catalog.addPublisher({ datasetUrl });
   await t.services.booking.setCredentials({ publisherId: row.id, sellerId: null, headers: { 'X-Key': name } });
   return {
     server,

@@ -137,25 +137,11 @@ beforeAll(async () => {
   server.put('session-series', { id: 'hall', kind: 'SessionSeries', data: SERIES });
   session('plain', 0, {});
   OWN.forEach(([k, prop, value], i) => session(k, i + 1, { [prop]: value }));
-  server.dataset = {
-    '@context': 'https://openactive.io/',
-    '@type': 'Dataset',
-    name: 'Override Leisure',
-    accessService: { '@type': 'WebAPI', endpointUrl: `${server.base}/api/openbooking` },
-    distribution: [
-      {
-        '@type': 'DataDownload',
-        additionalType: 'https://openactive.io/SessionSeries',
-        contentUrl: server.url('session-series'),
-      },
-      {
-        '@type': 'DataDownload',
-        additionalType: 'https://openactive.io/ScheduledSession',
-        contentUrl: server.url('scheduled-sessions'),
-      },
-    ],
-  };
-  await t.services.catalog.addPublisher({ datasetUrl: `${server.base}/dataset` });
+  const datasetUrl = server.publishDataset('Override Leisure', {
+    SessionSeries: 'session-series',
+    ScheduledSession: 'scheduled-sessions',
+  });
+  await t.services.catalog.addPublisher({ datasetUrl });
   await t.services.harvester.runOnce();
   await t.services.projector.runOnce();
   key = (await t.newBroker({ products: ['search'] })).key;

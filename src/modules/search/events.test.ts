@@ -559,6 +559,36 @@ describe('Events API: bookability, by-ID, places and facets', () => {
     }
   });
 
+  it('imin:aggregateOffer publicAdult / publicJunior carry the id of the offer they summarise', async () => {
+    // imin-booking §2.8.2–2.8.3: a result's "imin:aggregateOffer" holds
+    // "publicAdult": { "id": "https://acme-leisure.com/api/offers/abc123", "type": "AggregateOffer",
+    // "price": 12.5, … } (and the same for publicJunior); without an entitlement the client books
+    // with that `id` as the checkout's acceptedOffer.
+    const offerKey = (part: Obj | undefined) => (part?.id as string | undefined)?.split('/').pop();
+    const items = (await upcoming('activityPrefLabel=Yoga'))['imin:item'] as Obj[];
+    expect(items.length).toBeGreaterThan(0);
+    const byPlace = new Set<string>();
+    for (const item of items) {
+      const aggregate = item['imin:aggregateOffer'] as Obj;
+      const place = item.subEvent[0].location.name as string;
+      byPlace.add(`${place}: ${offerKey(aggregate.publicAdult)} ${offerKey(aggregate.publicJunior)}`);
+      expect(aggregate.publicAdult.id).toMatch(/^https?:\/\//);
+    }
+    expect([...byPlace].sort()).toEqual([
+      'Central Leisure Centre: yoga-adult yoga-junior',
+      'Northside Sports Centre: vinyasa-adult undefined',
+    ]);
+    // By-ID, the series' aggregate on the session's superEvent names its offer too.
+    const session = items[0]!.subEvent[0].subEvent[0] as Obj;
+    const { body } = await get(`/events-api/v2/scheduled-sessions/${enc(session.identifier as string)}`);
+    expect(offerKey(body.superEvent['imin:aggregateOffer'].publicAdult)).toMatch(/^(yoga|vinyasa)-adult$/);
+    // Over several venues with different offers there is no one offer to name: the id is left
+    // out (each upcoming-sessions result, one venue, has it); a single contributing offer keeps it.
+    const merged = (await discovery('activityPrefLabel=Yoga'))['imin:item'][0]['imin:aggregateOffer'] as Obj;
+    expect(merged.publicAdult).not.toHaveProperty('id');
+    expect(offerKey(merged.publicJunior)).toBe('yoga-junior');
+  });
+
   it('answers an EventSeries by id in full, and 404 once archived or unknown', async () => {
     const summary = (await discovery('activityPrefLabel=Yoga'))['imin:item'][0] as Obj;
     const path = (summary.id as string).replace('http://activehub.test', '');

@@ -131,6 +131,8 @@ export interface PriceSummary {
   membershipRequired: boolean;
   currency: string | null;
   validFromBeforeStartDate: string | null;
+  /** The offer a client books at the summarised price: the cheapest of those summarised. */
+  offerId: string | null;
 }
 
 /**
@@ -145,6 +147,7 @@ function summarisePrices(offers: Obj[]): PriceSummary | null {
   });
   if (chosen.length === 0) return null;
   const prices = chosen.map((o) => num(o.price)!);
+  const cheapest = chosen[prices.indexOf(Math.min(...prices))]!;
   const windows = [...new Set(chosen.map((o) => str(o.validFromBeforeStartDate)))];
   return {
     low: Math.min(...prices),
@@ -152,6 +155,7 @@ function summarisePrices(offers: Obj[]): PriceSummary | null {
     membershipRequired: open.length === 0,
     currency: chosen.map((o) => str(o.priceCurrency)).find((c) => c !== null) ?? null,
     validFromBeforeStartDate: windows.length === 1 ? (windows[0] ?? null) : null,
+    offerId: str(cheapest['@id'] ?? cheapest.id),
   };
 }
 
@@ -165,6 +169,7 @@ export function priceSummaries(offers: Obj[]): { adult: PriceSummary | null; jun
 export function aggregateOfferPart(p: PriceSummary): Obj {
   const currency = p.currency ?? (p.high > 0 ? 'GBP' : null);
   return {
+    ...(p.offerId ? { id: p.offerId } : {}),
     type: 'AggregateOffer',
     ...(p.low === p.high ? { price: p.low } : { lowPrice: p.low, highPrice: p.high }),
     ...(currency ? { priceCurrency: currency } : {}),

@@ -119,7 +119,10 @@ function mergePart(parts: Obj[]): Obj | undefined {
   const high = Math.max(...parts.map((p) => priceBounds(p).high));
   const currency = parts.map((p) => p.priceCurrency).find((c) => typeof c === 'string');
   const windows = [...new Set(parts.map((p) => p.validFromBeforeStartDate))];
+  // One offer id only when every part names the same offer (several venues' differ).
+  const ids = [...new Set(parts.map((p) => p.id))];
   return {
+    ...(ids.length === 1 && typeof ids[0] === 'string' ? { id: ids[0] } : {}),
     type: 'AggregateOffer',
     ...(low === high ? { price: low } : { lowPrice: low, highPrice: high }),
     ...(currency ? { priceCurrency: currency } : {}),

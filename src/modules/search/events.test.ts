@@ -8,6 +8,7 @@ import {
   CENTRE,
   createWorld,
   NOW,
+  SPECIAL_REQUIREMENT,
   validatorFailures,
   type World,
 } from './search.fixtures.js';
@@ -227,6 +228,47 @@ describe('Events API: filters', () => {
       `/events-api/v2/event-series?mode=discovery-geo&geo[radial]=${GEO},10&levelType=imin:Expert`,
       'levelType',
     );
+  });
+
+  it('specialRequirementId, leaderGender, availableChannelAdult / availableChannelJunior (the Swagger-listed parameters)', async () => {
+    // imin-search-firehose §3.4 (the Swagger spec's parameter set as a client sends it):
+    // specialRequirementId = a special-requirement concept id ("http://data.emduk.org/special-requirements#…"),
+    // leaderGender, availableChannelAdult / availableChannelJunior = e.g. "beta:OnlinePrepayment".
+    const names = async (params: string) =>
+      sorted([...new Set(((await upcoming(params, 50))['imin:item'] as Obj[]).map((i) => i.name as string))]);
+    expect(await names(`specialRequirementId=${enc(SPECIAL_REQUIREMENT)}`)).toEqual(['Circuit Edge']);
+    expect(await names(`specialRequirementId=${enc('http://data.emduk.org/special-requirements#other')}`)).toEqual([]);
+    for (const female of ['schema:Female', 'https://schema.org/Female', 'Female']) {
+      expect(await names(`leaderGender=${enc(female)}`)).toEqual(['Girls Futsal']);
+    }
+    expect(await names('leaderGender=schema:Male')).toEqual(['Circuit Edge']);
+    expect(await names('leaderGender=schema:Male&leaderGender=schema:Female')).toEqual([
+      'Circuit Edge',
+      'Girls Futsal',
+    ]);
+    for (const online of [
+      'beta:OnlinePrepayment',
+      'oa:OnlinePrepayment',
+      enc('https://openactive.io/OnlinePrepayment'),
+    ]) {
+      expect(await names(`availableChannelAdult=${online}`)).toEqual(['Circuit Edge']);
+    }
+    // `beta:availableChannel` (the older spelling) counts too.
+    expect(await names('availableChannelAdult=beta:TelephonePrepayment')).toEqual(['Dance Fitness']);
+    expect(await names('availableChannelJunior=beta:TelephoneAdvanceBooking')).toEqual(['Girls Futsal']);
+    // The junior channel is read from junior offers only, the adult one from adult offers only.
+    expect(await names('availableChannelJunior=beta:OnlinePrepayment')).toEqual([]);
+    expect(await names('availableChannelAdult=beta:TelephoneAdvanceBooking')).toEqual([]);
+    // Echoed in view like every other parameter.
+    const echoed = (await upcoming('leaderGender=schema:Female&availableChannelAdult=beta:OnlinePrepayment')).view;
+    expect(JSON.stringify(echoed)).toMatch(/leaderGender=schema(%3A|:)Female/);
+    expect(JSON.stringify(echoed)).toMatch(/availableChannelAdult=beta(%3A|:)OnlinePrepayment/);
+
+    const base = `/events-api/v2/event-series?mode=upcoming-sessions&geo[radial]=${GEO},10`;
+    await badRequest(`${base}&leaderGender=schema:Other`, 'leaderGender');
+    await badRequest(`${base}&availableChannelAdult=beta:Carrier-Pigeon`, 'availableChannelAdult');
+    await badRequest(`${base}&availableChannelJunior=nope`, 'availableChannelJunior');
+    await badRequest(`${base}&specialRequirementId=not-a-url`, 'specialRequirementId');
   });
 
   it('accessibility, wheelchair, amenities and organizer', async () => {

@@ -536,6 +536,33 @@ describe('Events API: bookability, by-ID, places and facets', () => {
     );
   });
 
+  it('puts a SessionSeries-level imin:checkoutUrlTemplate beside the occurrence-level ones', async () => {
+    // imin-booking §1.2.2: "Events API items carry two templates inside subEvent: a session-level
+    // imin:checkoutUrlTemplate at SessionSeries level and an occurrence-level one on each bookable
+    // ScheduledSession". Ours is the soonest bookable listed session's guest link.
+    const series = ((await discovery('activityPrefLabel=Yoga'))['imin:item'][0].subEvent as Obj[]).map((s) => ({
+      template: s['imin:checkoutUrlTemplate'] as string | undefined,
+      sessions: (s.subEvent as Obj[]).map((o) => o['imin:checkoutUrlTemplate'] as string | undefined),
+    }));
+    expect(series).toHaveLength(2);
+    for (const s of series) {
+      expect(s.template).toBeDefined();
+      expect(s.template).toBe(s.sessions.find((t) => t !== undefined));
+    }
+    // Central's 30 March and 1 April sessions are not bookable yet (7-day window): the series'
+    // template is its first session's.
+    expect(series[0]!.sessions.map((t) => t !== undefined)).toEqual([true, true, false, false]);
+    expect(series[0]!.template).toBe(series[0]!.sessions[0]);
+    // A series with no bookable session listed has none (futsal: no adult offer).
+    const futsal = ((await discovery('activityPrefLabel=Futsal'))['imin:item'] as Obj[])[0]!;
+    expect(futsal.subEvent[0]).not.toHaveProperty('imin:checkoutUrlTemplate');
+    for (const item of (await upcoming(''))['imin:item'] as Obj[]) {
+      expect(item.subEvent[0]['imin:checkoutUrlTemplate']).toBe(
+        item.subEvent[0].subEvent[0]['imin:checkoutUrlTemplate'],
+      );
+    }
+  });
+
   it('has the documented summary shape and passes the OpenActive validator', async () => {
     const body = await discovery('activityPrefLabel=Yoga');
     const item = body['imin:item'][0] as Obj;

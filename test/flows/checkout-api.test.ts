@@ -228,6 +228,23 @@ describe('POST {checkoutBaseUrl}/api/checkout-sessions (authenticated checkout)'
     }
   });
 
+  it("books with the offer id a search result's imin:aggregateOffer.publicAdult names", async () => {
+    // imin-booking §2.8.3: without an entitlement, "use the id of publicAdult or publicJunior from
+    // imin:aggregateOffer" as acceptedOffer.
+    await w.t.services.projector.runOnce();
+    const search = await w.t.newBroker({ products: ['search'] });
+    const res = await w.t.request({
+      method: 'GET',
+      url: `/events-api/v2/scheduled-sessions/${encodeURIComponent(bookable.id)}`,
+      key: search.key,
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const offerId = res.json<Json>().superEvent['imin:aggregateOffer'].publicAdult.id as string;
+    expect(bookable.offers).toContain(offerId);
+    const booked = await post(sessionBody(bookable, { offer: offerId }));
+    expect(booked.statusCode, booked.body).toBe(201);
+  });
+
   it('books Slots by their identifier too', async () => {
     const res = await post(sessionBody(slot, { type: 'Slot' }));
     expect(res.statusCode, res.body).toBe(201);

@@ -20,6 +20,7 @@ import * as m019 from './migrations/2026-12-07-019-test-mode.js';
 import * as m021 from './migrations/2026-12-07-021-orders-feed-scope.js';
 import * as m022 from './migrations/2026-12-07-022-checkout-paying-idx.js';
 import * as m025 from './migrations/2026-12-08-025-sealed-booking-credentials.js';
+import * as m028 from './migrations/2026-12-08-028-search-contract-filters.js';
 
 /** Migrations in order. Listed by hand so the set is fixed at build time and needs no file scan. */
 const migrations: Record<string, Migration> = {
@@ -43,6 +44,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-07-021-orders-feed-scope': m021,
   '2026-12-07-022-checkout-paying-idx': m022,
   '2026-12-08-025-sealed-booking-credentials': m025,
+  '2026-12-08-028-search-contract-filters': m028,
 };
 
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

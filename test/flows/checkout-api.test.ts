@@ -181,6 +181,70 @@ describe('POST {checkoutBaseUrl}/api/checkout-sessions (authenticated checkout)'
     expect(view.choices[0]!.offers[0]).toMatchObject({ price: 1495, currency: 'GBP', priceText: '£14.95' });
   });
 
+  it("takes the account's id URL as the customer and as an attendee, as well as the bare identifier", async () => {
+    // imin-booking §2.5 (Example Scenario): Create Customer Account answers Louis with
+    // "identifier": "MAlnTNiZut" and "id": "https://book.imin.co/api/v2/customer-accounts/MAlnTNiZut";
+    // a broker that keeps the `id` sends that URL as `imin:initialOrder.customer`.
+    const url = (identifier: string) => `http://activehub.test/api/v2/customer-accounts/${identifier}`;
+    const res = await post(sessionBody(bookable, { customer: url(accounts[0]!) }));
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json<Json>()['imin:initialOrder'].customer).toBe(url(accounts[0]!));
+    const view = await w.t.services.checkout.view(broker.slug, (res.headers.location as string).split('/').pop()!);
+    expect(view.customer).toEqual({ givenName: 'Louis', familyName: 'Wu', email: 'louis@example.com' });
+    expect(view.needsCustomerDetails).toBe(false);
+
+    const group = await post(groupBody(bookable, [url(accounts[1]!), accounts[2]!], url(accounts[0]!)));
+    expect(group.statusCode, group.body).toBe(201);
+    const groupView = await w.t.services.checkout.view(
+      broker.slug,
+      (group.headers.location as string).split('/').pop()!,
+    );
+    expect(groupView.selected).toMatchObject({ quantity: 2, attendees: [{ name: 'Ana Wu' }, { name: 'Ben Wu' }] });
+
+    // Only this server's customer-accounts URLs: another host, another path, a query, another
+    // broker's account → 400 naming the field.
+    const refused: [Json, string][] = [
+      [
+        sessionBody(bookable, { customer: `https://book.imin.co/api/v2/customer-accounts/${accounts[0]}` }),
+        '/imin:initialOrder/customer',
+      ],
+      [
+        sessionBody(bookable, { customer: `http://activehub.test/api/v2/orders/${accounts[0]}` }),
+        '/imin:initialOrder/customer',
+      ],
+      [sessionBody(bookable, { customer: `${url(accounts[0]!)}?x=1` }), '/imin:initialOrder/customer'],
+      [sessionBody(bookable, { customer: url(otherAccount) }), '/imin:initialOrder/customer'],
+      [
+        groupBody(bookable, [accounts[0]!, `https://elsewhere.example/api/v2/customer-accounts/${accounts[1]}`]),
+        '/imin:initialOrder/orderedItem/1/attendee',
+      ],
+    ];
+    for (const [body, path] of refused) {
+      const err = expectError(await post(body), 400, 'BadRequestError');
+      expect(
+        err['activehub:fieldErrors']!.map((e) => e.path),
+        JSON.stringify(err),
+      ).toContain(path);
+    }
+  });
+
+  it("books with the offer id a search result's imin:aggregateOffer.publicAdult names", async () => {
+    // imin-booking §2.8.3: without an entitlement, "use the id of publicAdult or publicJunior from
+    // imin:aggregateOffer" as acceptedOffer.
+    await w.t.services.projector.runOnce();
+    const search = await w.t.newBroker({ products: ['search'] });
+    const res = await w.t.request({
+      method: 'GET',
+      url: `/events-api/v2/scheduled-sessions/${encodeURIComponent(bookable.id)}`,
+      key: search.key,
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const offerId = res.json<Json>().superEvent['imin:aggregateOffer'].publicAdult.id as string;
+    expect(bookable.offers).toContain(offerId);
+    const booked = await post(sessionBody(bookable, { offer: offerId }));
+    expect(booked.statusCode, booked.body).toBe(201);
+  });
+
   it('books Slots by their identifier too', async () => {
     const res = await post(sessionBody(slot, { type: 'Slot' }));
     expect(res.statusCode, res.body).toBe(201);

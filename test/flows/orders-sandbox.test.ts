@@ -103,6 +103,12 @@ describe('orders booked through checkout, kept true by the seller’s Orders fee
 
     const order = await getOrder(orderId);
     expect(order.orderedItem[0].orderedItem.superEvent).toMatchObject({ type: 'SessionSeries' });
+    // imin-booking §3.2: the SessionSeries' superEvent is the EventSeries, with name and organizer.
+    expect(order.orderedItem[0].orderedItem.superEvent.superEvent).toMatchObject({
+      type: 'EventSeries',
+      name: expect.stringMatching(/\S/),
+      organizer: { type: 'Organization', name: expect.stringMatching(/\S/) },
+    });
     expect(order['imin:receipt']).toHaveLength(1);
     const paid = order.totalPaymentDue.price as number;
     expect(paid).toBeGreaterThan(0);

@@ -32,7 +32,7 @@ export function checkoutRoutes(checkout: CheckoutService): FastifyPluginAsyncTyp
           security,
           summary: 'Create a checkout session (authenticated checkout, group booking)',
           description:
-            '`imin:initialOrder.orderedItem[].orderedItem.identifier` is the opportunity `identifier` from the Events/Facilities API; `customer` a customer account identifier or an inline Person. Group booking: one OrderItem per attendee (account identifiers), all for the same opportunity and offer, `customer` an account identifier. The response echoes the request, adds the broker and `potentialAction[0].target`, the page to send the customer to. Sessions last 24 hours. Send an Idempotency-Key header to make retries safe.',
+            '`imin:initialOrder.orderedItem[].orderedItem.identifier` is the opportunity `identifier` from the Events/Facilities API; `customer` a customer account identifier (or its `id` URL, `<PUBLIC_BASE_URL>/api/v2/customer-accounts/<identifier>`) or an inline Person. Group booking: one OrderItem per attendee (account identifiers), all for the same opportunity and offer, `customer` an account identifier. The response echoes the request, adds the broker and `potentialAction[0].target`, the page to send the customer to. Sessions last 24 hours. Send an Idempotency-Key header to make retries safe.',
           params: BrokerSlugParams,
           body: CheckoutSessionBody,
           response: { 201: CheckoutSessionResponse, ...errorResponses(404, 409, 413, 415, 422) },

@@ -38,9 +38,10 @@ export const InlinePerson = Type.Object(
 
 const CustomerIdentifier = Type.String({
   minLength: 1,
-  maxLength: 64,
-  pattern: '^[A-Za-z0-9_-]+$',
-  description: 'a customer account identifier (from POST /api/v2/customer-accounts)',
+  maxLength: 2000,
+  pattern: '^(?:[A-Za-z0-9_-]{1,64}|https?://\\S+)$',
+  description:
+    'a customer account identifier (from POST /api/v2/customer-accounts), or its `id` URL on this server (`<PUBLIC_BASE_URL>/api/v2/customer-accounts/<identifier>`)',
 });
 
 const BrokerOrganization = Type.Object(

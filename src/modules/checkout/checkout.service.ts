@@ -459,6 +459,36 @@ export function createCheckoutService(deps: CheckoutDeps) {
     ...(p.identifier ? { identifier: p.identifier } : {}),
   });
 
+  /**
+   * A customer account reference as a broker sends it: the bare identifier, or the account's `id`
+   * URL (`<PUBLIC_BASE_URL>/api/v2/customer-accounts/<identifier>`, imin-booking §2.5). A URL
+   * anywhere else is refused with a field error rather than looked up.
+   */
+  const accountsBase = new URL(`${deps.publicBaseUrl.replace(/\/+$/, '')}/api/v2/customer-accounts/`);
+  function accountIdentifier(ref: string, path: string, errors: FieldError[]): string {
+    if (!/^https?:\/\//i.test(ref)) return ref;
+    let url: URL | undefined;
+    try {
+      url = new URL(ref);
+    } catch {
+      url = undefined;
+    }
+    const rest =
+      url &&
+      url.origin === accountsBase.origin &&
+      !url.search &&
+      !url.hash &&
+      url.pathname.startsWith(accountsBase.pathname)
+        ? url.pathname.slice(accountsBase.pathname.length)
+        : undefined;
+    if (rest !== undefined && /^[A-Za-z0-9_-]{1,64}$/.test(rest)) return rest;
+    errors.push({
+      path,
+      message: `must be a customer account identifier or its id URL on this server (${accountsBase.href}<identifier>), not "${ref}"`,
+    });
+    return ref;
+  }
+
   /** An account of the key's broker and mode (another mode's is not found, like an unknown one). */
   async function account(tenant: Tenant, identifier: string) {
     const row = await repo.findActiveCustomer(db, tenant, identifier);
@@ -975,9 +1005,21 @@ export function createCheckoutService(deps: CheckoutDeps) {
       const b = body as CheckoutSessionBody;
       const broker = await repo.findBrokerById(db, auth.brokerId);
       if (!broker) throw new AppError('NOT_FOUND', 'There is no checkout at this address.');
-      const initial = b['imin:initialOrder'];
+      const sent = b['imin:initialOrder'];
       const base = '/imin:initialOrder';
       const errors: FieldError[] = [];
+      // Account references by identifier from here on (the answer still echoes what was sent).
+      const initial: typeof sent = {
+        ...sent,
+        ...(typeof sent.customer === 'string'
+          ? { customer: accountIdentifier(sent.customer, `${base}/customer`, errors) }
+          : {}),
+        orderedItem: sent.orderedItem.map((item, i) =>
+          item.attendee === undefined
+            ? item
+            : { ...item, attendee: accountIdentifier(item.attendee, `${base}/orderedItem/${i}/attendee`, errors) },
+        ),
+      };
 
       const refs = initial.orderedItem.map((item, i) => {
         const o = item.orderedItem;

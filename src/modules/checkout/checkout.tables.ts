@@ -38,6 +38,9 @@ export interface OpportunitySnapshot {
   locationName: string | null;
   address: string | null;
   offers: OfferSnapshot[];
+  /** The SessionSeries' name and its EventSeries' (when the feed names one), for orders (imin-booking §3.2). */
+  seriesName?: string | null;
+  eventSeriesName?: string | null;
   /** The opportunity as harvested (trimmed), for the order record. */
   data: Record<string, unknown>;
 }

@@ -135,8 +135,16 @@ export function snapshotOf(o: Opportunity): OpportunitySnapshot {
     locationName: o.location ? str(o.location.name) : null,
     address: addressText(o.location),
     offers,
+    seriesName: o.parent?.name ?? null,
+    eventSeriesName: eventSeriesName(o.parent?.data),
     data: trimmed(o.data),
   };
+}
+
+/** The name of a SessionSeries' EventSeries, when the feed embeds it (`superEvent` object). */
+function eventSeriesName(series: Obj | undefined): string | null {
+  const parent = series?.superEvent;
+  return isObj(parent) ? str(parent.name) : null;
 }
 
 const seconds = (iso: unknown): number | null => {

@@ -15,6 +15,9 @@ export interface SeedItem {
   attendeeCustomerId?: number | null;
   sellerItemId?: string;
   type?: 'ScheduledSession' | 'Slot';
+  /** The snapshot's series names (checkout keeps them beside the trimmed item). */
+  seriesName?: string;
+  eventSeriesName?: string;
 }
 
 export interface SeedOrder {
@@ -75,6 +78,8 @@ export async function seedOrder(t: TestContext, input: SeedOrder): Promise<{ id:
         address: '1 River Road, Manchester, M1 1AA',
         sellerName: SELLER.name,
         sellerTermsUrl: 'https://seller.example/terms',
+        ...(item.seriesName ? { seriesName: item.seriesName } : {}),
+        ...(item.eventSeriesName ? { eventSeriesName: item.eventSeriesName } : {}),
         data: { '@type': item.type ?? 'ScheduledSession', name: item.name ?? `Aqua Fit ${i + 1}` },
       },
       offerId:

@@ -179,10 +179,20 @@ export function opportunityOf(urls: Urls, order: OrderRow, item: ItemRow): Obj {
   const organizer = organizerOf(order);
   const place = placeOf(snap.locationName, snap.address);
   if (type === 'ScheduledSession') {
-    const parent: Obj = isObj(base.superEvent) ? { ...base.superEvent } : { type: 'SessionSeries', name: out.name };
+    const parent: Obj = isObj(base.superEvent)
+      ? { ...base.superEvent }
+      : { type: 'SessionSeries', name: str(snap.seriesName) ?? out.name };
     if (!isObj(parent.location) && place && !isObj(base.location)) parent.location = place;
     const grand = isObj(parent.superEvent) ? parent.superEvent : null;
     if (!isObj(parent.organizer) && !isObj(grand?.organizer) && organizer) parent.organizer = organizer;
+    // imin §3.2/§3.4: the SessionSeries' own superEvent, the EventSeries with its name and organizer
+    // (a series published without one is its own EventSeries, as in search).
+    parent.superEvent = compact({
+      ...(grand ?? {}),
+      type: 'EventSeries',
+      name: str(grand?.name) ?? str(snap.eventSeriesName) ?? str(parent.name) ?? out.name,
+      organizer: isObj(grand?.organizer) ? grand.organizer : isObj(parent.organizer) ? parent.organizer : organizer,
+    });
     out.superEvent = parent;
   } else {
     const facility: Obj = isObj(base.facilityUse) ? { ...base.facilityUse } : { type: 'FacilityUse', name: out.name };

@@ -45,7 +45,9 @@ export const OrderItemResponse = open('OrderItem: the booked ScheduledSession or
   identifier: Type.String(),
   orderItemStatus: Type.String(),
   'imin:isPresentlyCancellable': Type.Boolean(),
-  orderedItem: open('The ScheduledSession or Slot as booked'),
+  orderedItem: open(
+    'The ScheduledSession or Slot as booked; a ScheduledSession has superEvent (its SessionSeries, with location) and superEvent.superEvent (the EventSeries, with name and organizer)',
+  ),
   acceptedOffer: open('The Offer booked'),
 });
 

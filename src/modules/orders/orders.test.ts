@@ -411,6 +411,69 @@ describe('order by id (GET /api/v2/orders/:id)', () => {
     });
   });
 
+  it('orderedItem.superEvent.superEvent is the EventSeries with its name and organizer, in orders and order items', async () => {
+    // imin-booking §3.2 / §3.4: "orderedItem": { "type": "ScheduledSession", …, "superEvent": {
+    // "type": "SessionSeries", "location": {…}, "superEvent": { "type": "EventSeries",
+    // "name": "test sss", "organizer": { "type": "Organization", "name": "kinetic-insight", … } } } }
+    const { key, brokerId } = await t.newBroker();
+    const { id } = await seedOrder(t, {
+      brokerId,
+      identifier: 'series-1',
+      items: [
+        { startDate: new Date(NOW.getTime() + 3 * DAY) },
+        { startDate: new Date(NOW.getTime() + 4 * DAY) },
+        { startDate: new Date(NOW.getTime() + 5 * DAY), name: 'Aqua Fit (Tuesday)', seriesName: 'Aqua Fit' },
+        { startDate: new Date(NOW.getTime() + 6 * DAY), seriesName: 'Aqua Fit', eventSeriesName: 'Aqua Programme' },
+      ],
+      sellerResponse: {
+        '@type': 'Order',
+        orderedItem: [
+          {
+            '@type': 'OrderItem',
+            position: 0,
+            orderedItem: {
+              '@type': 'ScheduledSession',
+              superEvent: { '@type': 'SessionSeries', name: 'Seller Series' },
+            },
+          },
+          {
+            '@type': 'OrderItem',
+            position: 1,
+            orderedItem: {
+              '@type': 'ScheduledSession',
+              superEvent: {
+                '@type': 'SessionSeries',
+                name: 'Seller Series',
+                superEvent: {
+                  '@type': 'EventSeries',
+                  name: 'Seller Event Series',
+                  organizer: { '@type': 'Organization', name: 'Seller Club' },
+                },
+              },
+            },
+          },
+        ],
+      },
+    });
+    const trust = { type: 'Organization', name: 'Riverside Leisure Trust' };
+    const expected = [
+      { type: 'EventSeries', name: 'Seller Series', organizer: trust },
+      { type: 'EventSeries', name: 'Seller Event Series', organizer: { type: 'Organization', name: 'Seller Club' } },
+      { type: 'EventSeries', name: 'Aqua Fit', organizer: trust },
+      { type: 'EventSeries', name: 'Aqua Programme', organizer: trust },
+    ];
+    const res = await t.request({ method: 'GET', url: `/api/v2/orders/${id}`, key });
+    expect(res.statusCode, res.body).toBe(200);
+    const fromOrder = (res.json<Json>().orderedItem as Json[]).map((i) => i.orderedItem.superEvent);
+    expect(fromOrder.map((s) => s.type)).toEqual(Array(4).fill('SessionSeries'));
+    expect(fromOrder.map((s) => s.superEvent)).toMatchObject(expected);
+    const upcoming = await t.request({ method: 'GET', url: '/api/v2/order-items?customerIdentifier=series-1', key });
+    expect(upcoming.statusCode, upcoming.body).toBe(200);
+    expect(
+      (upcoming.json<Json>()['imin:item'] as Json[]).map((i) => i.orderedItem.superEvent.superEvent),
+    ).toMatchObject(expected);
+  });
+
   it('answers UnknownOrderError for unknown ids, unfinished orders and malformed ids', async () => {
     const { key, brokerId } = await t.newBroker();
     const pending = await seedOrder(t, {

@@ -8,6 +8,7 @@ import {
   CENTRE,
   createWorld,
   NOW,
+  SPECIAL_REQUIREMENT,
   validatorFailures,
   type World,
 } from './search.fixtures.js';
@@ -227,6 +228,47 @@ describe('Events API: filters', () => {
       `/events-api/v2/event-series?mode=discovery-geo&geo[radial]=${GEO},10&levelType=imin:Expert`,
       'levelType',
     );
+  });
+
+  it('specialRequirementId, leaderGender, availableChannelAdult / availableChannelJunior (the Swagger-listed parameters)', async () => {
+    // imin-search-firehose §3.4 (the Swagger spec's parameter set as a client sends it):
+    // specialRequirementId = a special-requirement concept id ("http://data.emduk.org/special-requirements#…"),
+    // leaderGender, availableChannelAdult / availableChannelJunior = e.g. "beta:OnlinePrepayment".
+    const names = async (params: string) =>
+      sorted([...new Set(((await upcoming(params, 50))['imin:item'] as Obj[]).map((i) => i.name as string))]);
+    expect(await names(`specialRequirementId=${enc(SPECIAL_REQUIREMENT)}`)).toEqual(['Circuit Edge']);
+    expect(await names(`specialRequirementId=${enc('http://data.emduk.org/special-requirements#other')}`)).toEqual([]);
+    for (const female of ['schema:Female', 'https://schema.org/Female', 'Female']) {
+      expect(await names(`leaderGender=${enc(female)}`)).toEqual(['Girls Futsal']);
+    }
+    expect(await names('leaderGender=schema:Male')).toEqual(['Circuit Edge']);
+    expect(await names('leaderGender=schema:Male&leaderGender=schema:Female')).toEqual([
+      'Circuit Edge',
+      'Girls Futsal',
+    ]);
+    for (const online of [
+      'beta:OnlinePrepayment',
+      'oa:OnlinePrepayment',
+      enc('https://openactive.io/OnlinePrepayment'),
+    ]) {
+      expect(await names(`availableChannelAdult=${online}`)).toEqual(['Circuit Edge']);
+    }
+    // `beta:availableChannel` (the older spelling) counts too.
+    expect(await names('availableChannelAdult=beta:TelephonePrepayment')).toEqual(['Dance Fitness']);
+    expect(await names('availableChannelJunior=beta:TelephoneAdvanceBooking')).toEqual(['Girls Futsal']);
+    // The junior channel is read from junior offers only, the adult one from adult offers only.
+    expect(await names('availableChannelJunior=beta:OnlinePrepayment')).toEqual([]);
+    expect(await names('availableChannelAdult=beta:TelephoneAdvanceBooking')).toEqual([]);
+    // Echoed in view like every other parameter.
+    const echoed = (await upcoming('leaderGender=schema:Female&availableChannelAdult=beta:OnlinePrepayment')).view;
+    expect(JSON.stringify(echoed)).toMatch(/leaderGender=schema(%3A|:)Female/);
+    expect(JSON.stringify(echoed)).toMatch(/availableChannelAdult=beta(%3A|:)OnlinePrepayment/);
+
+    const base = `/events-api/v2/event-series?mode=upcoming-sessions&geo[radial]=${GEO},10`;
+    await badRequest(`${base}&leaderGender=schema:Other`, 'leaderGender');
+    await badRequest(`${base}&availableChannelAdult=beta:Carrier-Pigeon`, 'availableChannelAdult');
+    await badRequest(`${base}&availableChannelJunior=nope`, 'availableChannelJunior');
+    await badRequest(`${base}&specialRequirementId=not-a-url`, 'specialRequirementId');
   });
 
   it('accessibility, wheelchair, amenities and organizer', async () => {
@@ -494,6 +536,33 @@ describe('Events API: bookability, by-ID, places and facets', () => {
     );
   });
 
+  it('puts a SessionSeries-level imin:checkoutUrlTemplate beside the occurrence-level ones', async () => {
+    // imin-booking §1.2.2: "Events API items carry two templates inside subEvent: a session-level
+    // imin:checkoutUrlTemplate at SessionSeries level and an occurrence-level one on each bookable
+    // ScheduledSession". Ours is the soonest bookable listed session's guest link.
+    const series = ((await discovery('activityPrefLabel=Yoga'))['imin:item'][0].subEvent as Obj[]).map((s) => ({
+      template: s['imin:checkoutUrlTemplate'] as string | undefined,
+      sessions: (s.subEvent as Obj[]).map((o) => o['imin:checkoutUrlTemplate'] as string | undefined),
+    }));
+    expect(series).toHaveLength(2);
+    for (const s of series) {
+      expect(s.template).toBeDefined();
+      expect(s.template).toBe(s.sessions.find((t) => t !== undefined));
+    }
+    // Central's 30 March and 1 April sessions are not bookable yet (7-day window): the series'
+    // template is its first session's.
+    expect(series[0]!.sessions.map((t) => t !== undefined)).toEqual([true, true, false, false]);
+    expect(series[0]!.template).toBe(series[0]!.sessions[0]);
+    // A series with no bookable session listed has none (futsal: no adult offer).
+    const futsal = ((await discovery('activityPrefLabel=Futsal'))['imin:item'] as Obj[])[0]!;
+    expect(futsal.subEvent[0]).not.toHaveProperty('imin:checkoutUrlTemplate');
+    for (const item of (await upcoming(''))['imin:item'] as Obj[]) {
+      expect(item.subEvent[0]['imin:checkoutUrlTemplate']).toBe(
+        item.subEvent[0].subEvent[0]['imin:checkoutUrlTemplate'],
+      );
+    }
+  });
+
   it('has the documented summary shape and passes the OpenActive validator', async () => {
     const body = await discovery('activityPrefLabel=Yoga');
     const item = body['imin:item'][0] as Obj;
@@ -557,6 +626,36 @@ describe('Events API: bookability, by-ID, places and facets', () => {
     for (const i of [...(body['imin:item'] as Obj[]), ...((await upcoming(''))['imin:item'] as Obj[])]) {
       expect(await validatorFailures(i, { summary: true })).toEqual([]);
     }
+  });
+
+  it('imin:aggregateOffer publicAdult / publicJunior carry the id of the offer they summarise', async () => {
+    // imin-booking §2.8.2–2.8.3: a result's "imin:aggregateOffer" holds
+    // "publicAdult": { "id": "https://acme-leisure.com/api/offers/abc123", "type": "AggregateOffer",
+    // "price": 12.5, … } (and the same for publicJunior); without an entitlement the client books
+    // with that `id` as the checkout's acceptedOffer.
+    const offerKey = (part: Obj | undefined) => (part?.id as string | undefined)?.split('/').pop();
+    const items = (await upcoming('activityPrefLabel=Yoga'))['imin:item'] as Obj[];
+    expect(items.length).toBeGreaterThan(0);
+    const byPlace = new Set<string>();
+    for (const item of items) {
+      const aggregate = item['imin:aggregateOffer'] as Obj;
+      const place = item.subEvent[0].location.name as string;
+      byPlace.add(`${place}: ${offerKey(aggregate.publicAdult)} ${offerKey(aggregate.publicJunior)}`);
+      expect(aggregate.publicAdult.id).toMatch(/^https?:\/\//);
+    }
+    expect([...byPlace].sort()).toEqual([
+      'Central Leisure Centre: yoga-adult yoga-junior',
+      'Northside Sports Centre: vinyasa-adult undefined',
+    ]);
+    // By-ID, the series' aggregate on the session's superEvent names its offer too.
+    const session = items[0]!.subEvent[0].subEvent[0] as Obj;
+    const { body } = await get(`/events-api/v2/scheduled-sessions/${enc(session.identifier as string)}`);
+    expect(offerKey(body.superEvent['imin:aggregateOffer'].publicAdult)).toMatch(/^(yoga|vinyasa)-adult$/);
+    // Over several venues with different offers there is no one offer to name: the id is left
+    // out (each upcoming-sessions result, one venue, has it); a single contributing offer keeps it.
+    const merged = (await discovery('activityPrefLabel=Yoga'))['imin:item'][0]['imin:aggregateOffer'] as Obj;
+    expect(merged.publicAdult).not.toHaveProperty('id');
+    expect(offerKey(merged.publicJunior)).toBe('yoga-junior');
   });
 
   it('answers an EventSeries by id in full, and 404 once archived or unknown', async () => {

@@ -131,6 +131,8 @@ export interface PriceSummary {
   membershipRequired: boolean;
   currency: string | null;
   validFromBeforeStartDate: string | null;
+  /** The offer a client books at the summarised price: the cheapest of those summarised. */
+  offerId: string | null;
 }
 
 /**
@@ -145,6 +147,7 @@ function summarisePrices(offers: Obj[]): PriceSummary | null {
   });
   if (chosen.length === 0) return null;
   const prices = chosen.map((o) => num(o.price)!);
+  const cheapest = chosen[prices.indexOf(Math.min(...prices))]!;
   const windows = [...new Set(chosen.map((o) => str(o.validFromBeforeStartDate)))];
   return {
     low: Math.min(...prices),
@@ -152,6 +155,7 @@ function summarisePrices(offers: Obj[]): PriceSummary | null {
     membershipRequired: open.length === 0,
     currency: chosen.map((o) => str(o.priceCurrency)).find((c) => c !== null) ?? null,
     validFromBeforeStartDate: windows.length === 1 ? (windows[0] ?? null) : null,
+    offerId: str(cheapest['@id'] ?? cheapest.id),
   };
 }
 
@@ -165,6 +169,7 @@ export function priceSummaries(offers: Obj[]): { adult: PriceSummary | null; jun
 export function aggregateOfferPart(p: PriceSummary): Obj {
   const currency = p.currency ?? (p.high > 0 ? 'GBP' : null);
   return {
+    ...(p.offerId ? { id: p.offerId } : {}),
     type: 'AggregateOffer',
     ...(p.low === p.high ? { price: p.low } : { lowPrice: p.low, highPrice: p.high }),
     ...(currency ? { priceCurrency: currency } : {}),
@@ -568,6 +573,10 @@ export function buildSeriesRow(
     gender,
     levels,
     accessibility_ids: accessibility,
+    special_requirement_ids: [...new Set([...specialRequirementsOf(d), ...specialRequirementsOf(p)])],
+    leader_genders: leaderGendersOf(inherited('leader')),
+    adult_channels: channelsOf(offers.filter(isAdultOffer)),
+    junior_channels: channelsOf(offers.filter(isJuniorOffer)),
     amenities: amenitiesOf(location),
     wheelchair: wheelchairOf(d, location, p),
     adult_price: prices.adult?.low ?? null,
@@ -582,6 +591,59 @@ export function buildSeriesRow(
     detail_doc: JSON.stringify(detailDoc),
     updated_at: now,
   };
+}
+
+/** The properties real feeds carry special requirements in (concepts, or their ids). */
+const SPECIAL_REQUIREMENT_KEYS = ['emduk:specialRequirement', 'imin:specialRequirements', 'beta:specialRequirement'];
+
+function specialRequirementsOf(data: Obj): string[] {
+  return SPECIAL_REQUIREMENT_KEYS.flatMap((k) =>
+    asArray(data[k])
+      .map((c) => (typeof c === 'string' ? c : isObj(c) ? str(c['@id'] ?? c.id) : null))
+      .filter((id): id is string => id !== null),
+  );
+}
+
+/** schema.org GenderType (`https://schema.org/Female`, `schema:Male`, `Female` …) → `Female` / `Male`. */
+export function genderName(value: string): string | null {
+  const local = value.replace(/^(schema:|https?:\/\/schema\.org\/)/i, '').toLowerCase();
+  return local === 'female' ? 'Female' : local === 'male' ? 'Male' : null;
+}
+
+function leaderGendersOf(leaders: unknown): string[] {
+  const out = new Set<string>();
+  for (const l of asArray(leaders)) {
+    const g = isObj(l) ? str(l.gender) : null;
+    const name = g ? genderName(g) : null;
+    if (name) out.add(name);
+  }
+  return [...out];
+}
+
+/** OpenActive AvailableChannelType local names, as offers publish them (full URL, `oa:`, `beta:`). */
+export const CHANNELS = [
+  'OpenBookingPrepayment',
+  'OnlinePrepayment',
+  'TelephoneAdvanceBooking',
+  'TelephonePrepayment',
+  'InPersonAdvanceBooking',
+  'InPersonPrepayment',
+];
+
+export function channelName(value: string): string | null {
+  const local = value.replace(/^(oa:|beta:|https:\/\/openactive\.io\/(ns-beta#)?)/, '');
+  return CHANNELS.find((c) => c.toLowerCase() === local.toLowerCase()) ?? null;
+}
+
+function channelsOf(offers: Obj[]): string[] {
+  const out = new Set<string>();
+  for (const o of offers) {
+    for (const c of [...asArray(o.availableChannel), ...asArray(o['beta:availableChannel'])]) {
+      const name = typeof c === 'string' ? channelName(c) : isObj(c) ? channelName(str(c['@id'] ?? c.id) ?? '') : null;
+      if (name) out.add(name);
+    }
+  }
+  return [...out];
 }
 
 // ---- occurrences ----------------------------------------------------------------------------

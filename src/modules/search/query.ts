@@ -1,6 +1,7 @@
 import { AppError, type FieldError } from '../../http/errors.js';
 import type { Vocabularies } from '../../lib/vocabularies.js';
 import type { Collections } from './collections.js';
+import { CHANNELS, channelName, genderName } from './projection.js';
 
 /*
  * Query parameters of the search endpoints → typed filters, with every mistake reported as a
@@ -75,6 +76,10 @@ export const EVENT_PARAMS = [
   'membershipRequiredAdult',
   'membershipRequiredJunior',
   'accessibilitySupportId',
+  'specialRequirementId',
+  'leaderGender',
+  'availableChannelAdult',
+  'availableChannelJunior',
   'isWheelchairAccessible',
   'amenityFeatureType[valueTrue]',
   'organizerId',
@@ -111,6 +116,10 @@ export const REPEATABLE = new Set([
   'genderRestriction',
   'levelType',
   'accessibilitySupportId',
+  'specialRequirementId',
+  'leaderGender',
+  'availableChannelAdult',
+  'availableChannelJunior',
   'amenityFeatureType[valueTrue]',
   'organizerId',
   'providerId',
@@ -143,6 +152,10 @@ export interface SeriesFilters {
   memberAdult: boolean | null;
   memberJunior: boolean | null;
   accessibility: string[] | null;
+  specialRequirements: string[] | null;
+  leaderGenders: string[] | null;
+  adultChannels: string[] | null;
+  juniorChannels: string[] | null;
   wheelchair: boolean | null;
   amenities: string[] | null;
   organizerIds: string[] | null;
@@ -471,6 +484,10 @@ export function emptySeries(kinds: string[]): SeriesFilters {
     memberAdult: null,
     memberJunior: null,
     accessibility: null,
+    specialRequirements: null,
+    leaderGenders: null,
+    adultChannels: null,
+    juniorChannels: null,
     wheelchair: null,
     amenities: null,
     organizerIds: null,
@@ -555,6 +572,14 @@ export function parseEventsQuery(
     'accessibilitySupportId',
     'https%3A%2F%2Fopenactive.io%2Faccessibility-support%231393f2dc-3fcc-4be9-a99f-f1e51f5ad277',
   );
+  s.specialRequirements = r.url(
+    'specialRequirementId',
+    'http%3A%2F%2Fdata.emduk.org%2Fspecial-requirements%23wheelchair-users',
+  );
+  s.leaderGenders = readEnumList(r, 'leaderGender', genderName, 'schema:Female, schema:Male');
+  const channels = CHANNELS.map((c) => `beta:${c}`).join(', ');
+  s.adultChannels = readEnumList(r, 'availableChannelAdult', channelName, channels);
+  s.juniorChannels = readEnumList(r, 'availableChannelJunior', channelName, channels);
   s.wheelchair = r.bool('isWheelchairAccessible');
   s.amenities = readEnumList(
     r,

@@ -119,7 +119,10 @@ function mergePart(parts: Obj[]): Obj | undefined {
   const high = Math.max(...parts.map((p) => priceBounds(p).high));
   const currency = parts.map((p) => p.priceCurrency).find((c) => typeof c === 'string');
   const windows = [...new Set(parts.map((p) => p.validFromBeforeStartDate))];
+  // One offer id only when every part names the same offer (several venues' differ).
+  const ids = [...new Set(parts.map((p) => p.id))];
   return {
+    ...(ids.length === 1 && typeof ids[0] === 'string' ? { id: ids[0] } : {}),
     type: 'AggregateOffer',
     ...(low === high ? { price: low } : { lowPrice: low, highPrice: high }),
     ...(currency ? { priceCurrency: currency } : {}),
@@ -175,11 +178,16 @@ export function renderEventSeries(
       // clients that resolve the reference (as imin's By-ID form requires) and clients that
       // read it in place (as its search summaries allow) both work.
       const location = placeFor(series, id, byId);
+      const sessions = occurrences.map((o) => renderOccurrence(o, ctx));
+      // imin-booking §1.2.2: a SessionSeries-level template beside the occurrence-level ones —
+      // the soonest bookable listed session's guest link (there is no series-wide checkout).
+      const template = sessions.find((o) => o['imin:checkoutUrlTemplate'] !== undefined)?.['imin:checkoutUrlTemplate'];
       return {
         ...series.doc.series,
         ...(byId ? series.doc.detail : {}),
         ...(location ? { location } : {}),
-        ...(occurrences.length ? { subEvent: occurrences.map((o) => renderOccurrence(o, ctx)) } : {}),
+        ...(template ? { 'imin:checkoutUrlTemplate': template } : {}),
+        ...(sessions.length ? { subEvent: sessions } : {}),
       };
     }),
   };

@@ -48,6 +48,7 @@ const KM_PER_DEGREE = 6371.0088 * (Math.PI / 180);
 /** A point `km` due north of the centre: its haversine distance is exactly `km`. */
 const north = (km: number) => ({ lat: CENTRE.lat + km / KM_PER_DEGREE, lng: CENTRE.lng });
 
+export const SPECIAL_REQUIREMENT = 'http://data.emduk.org/special-requirements#wheelchair-users';
 export const ACCESSIBILITY_VISUAL = 'https://openactive.io/accessibility-support#1393f2dc-3fcc-4be9-a99f-f1e51f5ad277';
 const ENTITLEMENT = 'https://example.test/entitlements#member';
 
@@ -198,8 +199,14 @@ export function worldSeries(): SeriesSpec[] {
       extra: {
         ageRange: { '@type': 'QuantitativeValue', minValue: 8, maxValue: 12 },
         genderRestriction: 'https://openactive.io/FemaleOnly',
+        leader: [{ '@type': 'Person', name: 'Priya Shah', gender: 'Female' }],
       },
-      offers: [offer('futsal-junior', 4, { ageRange: { '@type': 'QuantitativeValue', minValue: 8, maxValue: 12 } })],
+      offers: [
+        offer('futsal-junior', 4, {
+          ageRange: { '@type': 'QuantitativeValue', minValue: 8, maxValue: 12 },
+          availableChannel: ['https://openactive.io/TelephoneAdvanceBooking'],
+        }),
+      ],
       sessions: [{ start: london('2026-03-28', '10:00') }],
     },
     {
@@ -248,7 +255,8 @@ export function worldSeries(): SeriesSpec[] {
       activity: [ACTIVITY.danceFitness],
       place: venue('far', 'Far Away Leisure Centre', 30),
       org: trust,
-      offers: [offer('dance-adult', 5)],
+      // The older beta spelling of the channel property (imin §4's By-ID offers).
+      offers: [offer('dance-adult', 5, { 'beta:availableChannel': ['https://openactive.io/TelephonePrepayment'] })],
       // The first morning of British Summer Time.
       sessions: [{ start: london('2026-03-29', '10:00') }],
     },
@@ -267,7 +275,19 @@ export function worldSeries(): SeriesSpec[] {
       activity: [ACTIVITY.groupExercise],
       place: northside,
       org: trust,
-      offers: [offer('edge-adult', 7)],
+      extra: {
+        // imin-search-firehose §4: By-ID items carry provider extensions such as
+        // `emduk:specialRequirement[]`, and `leader[]`.
+        'emduk:specialRequirement': [
+          { '@type': 'Concept', '@id': SPECIAL_REQUIREMENT, prefLabel: 'Suitable for wheelchair users' },
+        ],
+        leader: [{ '@type': 'Person', name: 'Sam Lee', gender: 'https://schema.org/Male' }],
+      },
+      offers: [
+        offer('edge-adult', 7, {
+          availableChannel: ['https://openactive.io/OpenBookingPrepayment', 'https://openactive.io/OnlinePrepayment'],
+        }),
+      ],
       // Exactly 14 days from now (in), one minute later (out), and a full one (no Book button).
       sessions: [
         { start: '2026-04-06T08:00:00Z' },

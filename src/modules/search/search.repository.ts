@@ -116,6 +116,10 @@ export function seriesWhere(f: SeriesFilters, options: RadiusOptions = { box: tr
   if (f.memberAdult !== null) w.push(sql`s.adult_member = ${f.memberAdult}::boolean`);
   if (f.memberJunior !== null) w.push(sql`s.junior_member = ${f.memberJunior}::boolean`);
   if (f.accessibility) w.push(sql`s.accessibility_ids && ${textArray(f.accessibility)}`);
+  if (f.specialRequirements) w.push(sql`s.special_requirement_ids && ${textArray(f.specialRequirements)}`);
+  if (f.leaderGenders) w.push(sql`s.leader_genders && ${textArray(f.leaderGenders)}`);
+  if (f.adultChannels) w.push(sql`s.adult_channels && ${textArray(f.adultChannels)}`);
+  if (f.juniorChannels) w.push(sql`s.junior_channels && ${textArray(f.juniorChannels)}`);
   if (f.wheelchair !== null) w.push(sql`s.wheelchair = ${f.wheelchair}::boolean`);
   if (f.amenities) w.push(sql`s.amenities && ${textArray(f.amenities)}`);
   if (f.organizerIds) w.push(sql`s.organizer_id = any(${textArray(f.organizerIds)})`);

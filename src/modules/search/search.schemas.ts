@@ -32,6 +32,12 @@ const DESCRIPTIONS: Record<string, string> = {
   membershipRequiredAdult: 'true or false',
   membershipRequiredJunior: 'true or false',
   accessibilitySupportId: 'Accessibility support concept id',
+  specialRequirementId:
+    'Special-requirement concept id (emduk:specialRequirement, imin:specialRequirements), e.g. http://data.emduk.org/special-requirements#…',
+  leaderGender: 'schema:Female or schema:Male (full https://schema.org/ URLs too): a leader of that gender',
+  availableChannelAdult:
+    'An adult offer bookable through this channel: beta:OnlinePrepayment, beta:TelephonePrepayment, beta:TelephoneAdvanceBooking, beta:InPersonAdvanceBooking, beta:InPersonPrepayment, beta:OpenBookingPrepayment (oa: and full URLs too)',
+  availableChannelJunior: 'A junior offer bookable through this channel (values as availableChannelAdult)',
   isWheelchairAccessible: 'true or false',
   'amenityFeatureType[valueTrue]': 'Amenity the place has, e.g. Showers, Parking',
   organizerId: 'Organizer @id',

@@ -71,6 +71,13 @@ export interface SearchSeriesTable {
   gender: string | null;
   levels: string[];
   accessibility_ids: string[];
+  /** Special-requirement concept ids (`emduk:specialRequirement` …; migration 2026-12-08-028). */
+  special_requirement_ids: ColumnType<string[], string[] | undefined, string[]>;
+  /** Leaders' genders, `Female` / `Male`. */
+  leader_genders: ColumnType<string[], string[] | undefined, string[]>;
+  /** `availableChannel` local names (e.g. `OnlinePrepayment`) of the adult / junior offers. */
+  adult_channels: ColumnType<string[], string[] | undefined, string[]>;
+  junior_channels: ColumnType<string[], string[] | undefined, string[]>;
   amenities: string[];
   wheelchair: boolean | null;
   adult_price: number | null;

@@ -36,6 +36,17 @@ describe('aggregate offers (imin §3.6.2)', () => {
     });
   });
 
+  it('names the offer each part summarises: the cheapest, by its @id', () => {
+    // imin-booking §2.8.2: "publicAdult": { "id": "https://acme-leisure.com/api/offers/abc123", … }
+    const withId = (price: number, key: string, ageRange?: { minValue?: number; maxValue?: number }) => ({
+      ...offer(price, ageRange),
+      '@id': `https://acme-leisure.com/api/offers/${key}`,
+    });
+    const a = aggregateOffer([withId(12.5, 'dear'), withId(9, 'abc123'), withId(7.5, 'def456', { maxValue: 17 })])!;
+    expect(a.publicAdult).toMatchObject({ id: 'https://acme-leisure.com/api/offers/abc123', lowPrice: 9 });
+    expect(a.publicJunior).toMatchObject({ id: 'https://acme-leisure.com/api/offers/def456', price: 7.5 });
+  });
+
   it('prefers public prices to member prices, and says when membership is required', () => {
     const member = { eligibleEntitlementType: [{ '@type': 'Concept', '@id': 'https://x.test/member' }] };
     expect(aggregateOffer([offer(3, undefined, member), offer(6)])!.publicAdult).toMatchObject({

@@ -158,6 +158,50 @@ describe('By-ID with an @id two publishers hold', () => {
   });
 });
 
+/** Every object in a JSON answer whose `identifier` is `id`, with the nearest enclosing imin:dataSource. */
+function occurrencesOf(node: unknown, id: string, source: Json | null = null, out: Json[] = []): Json[] {
+  if (Array.isArray(node)) {
+    for (const x of node) occurrencesOf(x, id, source, out);
+  } else if (node && typeof node === 'object') {
+    const o = node as Json;
+    const here = (o['imin:dataSource'] as Json | undefined) ?? source;
+    if (o.identifier === id) out.push({ ...o, source: here });
+    for (const v of Object.values(o)) occurrencesOf(v, id, here, out);
+  }
+  return out;
+}
+
+describe('search with an @id two publishers hold', () => {
+  it('returns both as distinct results whose links name their publisher; A’s checkout link checks out A’s item', async () => {
+    const geo = '51.52875,-0.09413,1';
+    const found = await get(`/events-api/v2/event-series?mode=upcoming-sessions&geo[radial]=${geo}&limit=50`);
+    expect(found.status, JSON.stringify(found.body)).toBe(200);
+    const hits = occurrencesOf(found.body['imin:item'], session.id);
+    expect(hits.map((h) => h.source?.identifier).sort()).toEqual([String(w.publisherId), String(bId)].sort());
+    const ids = hits.map((h) => h.id as string);
+    expect(new Set(ids).size).toBe(2);
+    for (const h of hits) {
+      expect(h.id).toContain(`?dataSource=${h.source.identifier}`);
+      const isB = h.source.identifier === String(bId);
+      // The result's By-ID link answers that publisher's session.
+      const byId = await get(new URL(h.id as string).pathname + new URL(h.id as string).search);
+      expect(byId.status).toBe(200);
+      expect(JSON.stringify(byId.body).includes('Bravo')).toBe(isB);
+      // B has no booking endpoint, so no checkout link; A's link names A and starts A's checkout.
+      if (isB) {
+        expect(h['imin:checkoutUrlTemplate']).toBeUndefined();
+        continue;
+      }
+      expect(h['imin:checkoutUrlTemplate']).toContain(`dataSource=${w.publisherId}`);
+      const link = new URL(h['imin:checkoutUrlTemplate'] as string);
+      const res = await w.t.request({ method: 'GET', url: link.pathname + link.search });
+      expect(res.statusCode, res.body).toBe(303);
+      const view = await w.t.services.checkout.view(broker.slug, (res.headers.location as string).split('/').pop()!);
+      expect(JSON.stringify(view)).not.toContain('Bravo');
+    }
+  });
+});
+
 describe('checkout with an @id two publishers hold', () => {
   const body = (dataSource?: unknown) =>
     checkoutSessionBody(account, [

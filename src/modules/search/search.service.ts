@@ -112,6 +112,10 @@ export function createSearchService(options: SearchServiceOptions) {
         // One-to-One: one EventSeries per (SessionSeries, ScheduledSession), soonest first.
         const found = await repo.searchOccurrences(db, q.series, q.occurrences, limit, offset);
         total = found.total;
+        await markShared(
+          ctx,
+          found.rows.map((r) => r.occurrence),
+        );
         items = found.rows.map(({ occurrence, series }) =>
           renderEventSeries(series.identifier, [{ series, occurrences: [occurrence] }], ctx, false),
         );

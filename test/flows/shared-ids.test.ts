@@ -26,6 +26,7 @@ let session: { id: string; offers: string[] };
 let slot: { id: string; offers: string[] };
 let aSessionName: string;
 let aSlotName: string;
+let slotStart: Date;
 
 const enc = encodeURIComponent;
 
@@ -52,6 +53,7 @@ beforeAll(async () => {
   const sl = (await w.t.services.catalog.findOpportunity(slot.id))!;
   aSessionName = s.name;
   aSlotName = sl.name;
+  slotStart = sl.startDate;
 
   // Publisher B: the same @ids, its own names and seller.
   b = await new RpdeTestServer().start();
@@ -199,6 +201,38 @@ describe('search with an @id two publishers hold', () => {
       const view = await w.t.services.checkout.view(broker.slug, (res.headers.location as string).split('/').pop()!);
       expect(JSON.stringify(view)).not.toContain('Bravo');
     }
+  });
+});
+
+describe('security: one publisher’s items never appear under the other’s identity', () => {
+  it('EventSeries and FacilityUse results of A hold nothing of B (and the reverse), in search and By-ID', async () => {
+    const geo = '51.52875,-0.09413,1';
+    const day = slotStart.toISOString().slice(0, 10);
+    const answers = [
+      await get(`/events-api/v2/event-series?mode=upcoming-sessions&geo[radial]=${geo}&limit=50`),
+      await get(`/events-api/v2/event-series?mode=discovery-geo&geo[radial]=${geo}&limit=50`),
+      await get(
+        `/facilities-api/v2/facility-uses?mode=upcoming-slots&geo[radial]=${geo}&startDate[gte]=${day}T00:00:00Z&limit=50`,
+      ),
+    ];
+    let seen = 0;
+    for (const { status, body } of answers) {
+      expect(status, JSON.stringify(body)).toBe(200);
+      for (const item of body['imin:item'] as Json[]) {
+        const source = (item['imin:dataSource'] as Json).identifier as string;
+        const text = JSON.stringify(item);
+        // Under A's identity: nothing of B's; under B's: nothing of A's seller.
+        if (source === String(bId)) expect(text).not.toContain(w.urls.seller(1));
+        else expect(text).not.toContain('Bravo');
+        const byId = await get(new URL(item.id as string).pathname);
+        expect(byId.status, JSON.stringify(byId.body)).toBe(200);
+        if (source === String(bId)) expect(JSON.stringify(byId.body)).not.toContain(w.urls.seller(1));
+        else expect(JSON.stringify(byId.body)).not.toContain('Bravo');
+        if (text.includes(session.id) || text.includes(slot.id)) seen += 1;
+      }
+    }
+    // Both publishers' copies were among the results checked (sessions twice, slots once each).
+    expect(seen).toBeGreaterThanOrEqual(6);
   });
 });
 

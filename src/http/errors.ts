@@ -45,6 +45,12 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: { status: 405, type: 'MethodNotAllowedError', name: 'Method not allowed' },
   NOT_ACCEPTABLE: { status: 406, type: 'NotAcceptableError', name: 'No acceptable representation' },
   CONFLICT: { status: 409, type: 'ConflictError', name: 'The request conflicts with the current state' },
+  // An `@id` more than one publisher publishes, asked for without naming one (docs/search.md).
+  AMBIGUOUS_IDENTIFIER: {
+    status: 409,
+    type: 'AmbiguousIdentifierError',
+    name: 'More than one data source publishes this identifier',
+  },
   GONE: { status: 410, type: 'GoneError', name: 'No longer available' },
   PAYLOAD_TOO_LARGE: { status: 413, type: 'PayloadTooLargeError', name: 'The request body is too large' },
   URI_TOO_LONG: { status: 414, type: 'URITooLongError', name: 'The request URL is too long' },

@@ -43,7 +43,7 @@ export function feedRoutes(deps: SandboxDeps): FastifyPluginAsync {
         const last = items.at(-1);
         const next = last
           ? deps.urls.feed(`${feed.path}?afterTimestamp=${last.modified}&afterId=${last.id}`)
-          : `${deps.urls.base}${request.url}`;
+          : deps.urls.feed(request.url.slice('/feeds/'.length));
         void reply.header('cache-control', items.length > 0 ? 'public, max-age=3600' : 'public, max-age=8');
         await sendJson(reply, 200, { next, items, license: FEED_LICENSE }, 'application/json; charset=utf-8');
       });

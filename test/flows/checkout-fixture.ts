@@ -133,7 +133,7 @@ export async function startCheckoutWorld(
       if (res.status !== 201) throw new Error(`test interface: ${res.status} ${JSON.stringify(data)}`);
       const id = data['@id'] as string;
       await world.harvest();
-      const found = await t.services.catalog.findOpportunity(id);
+      const found = await t.services.catalog.findOpportunity(id, { publisherId: publisher.id });
       if (!found) throw new Error(`${id} was not harvested`);
       return { id, offers: found.offers.map((o) => (o['@id'] ?? o.id) as string) };
     },

@@ -484,11 +484,21 @@ export const findLatestChangeSeq = (db: Executor): Promise<number> => highest(db
  * `maxAncestors`, none twice): one statement. If several publishers publish the id, the first of
  * the mode asked for wins (a test checkout resolves within the test world first), else the first.
  */
+/** The publishers (and their modes) holding a bookable occurrence with this `@id`. */
+export async function findOccurrenceHolders(db: Executor, oaId: string) {
+  const r = await sql<{ publisher_id: number; mode: Mode }>`
+    select e.publisher_id, p.mode from catalog_entities e join publishers p on p.id = e.publisher_id
+    where e.oa_id = ${oaId} and e.type in ('ScheduledSession', 'Slot') and e.start_date is not null
+    order by e.publisher_id limit 20`.execute(db);
+  return r.rows;
+}
+
+/** One publisher's occurrence by its `@id`, with its parents (its own publisher's only). */
 export async function findOccurrenceWithAncestors(
   db: Executor,
+  publisherId: number,
   oaId: string,
   maxAncestors: number,
-  preferMode: Mode = 'live',
 ) {
   const r = await sql<
     Selectable<CatalogEntitiesTable> & {
@@ -501,8 +511,8 @@ export async function findOccurrenceWithAncestors(
     with recursive chain as (
       (select e.*, p.booking_endpoint_url, p.mode as publisher_mode, 0 as depth, array[]::text[] as seen
         from catalog_entities e join publishers p on p.id = e.publisher_id
-        where e.oa_id = ${oaId} and e.type in ('ScheduledSession', 'Slot') and e.start_date is not null
-        order by p.mode = ${preferMode} desc, e.publisher_id limit 1)
+        where e.publisher_id = ${publisherId} and e.oa_id = ${oaId}
+          and e.type in ('ScheduledSession', 'Slot') and e.start_date is not null)
       union all
       select c.*, null::text, null::text, chain.depth + 1, chain.seen || c.oa_id
         from chain join catalog_entities c on c.publisher_id = chain.publisher_id and c.oa_id = chain.parent_oa_id

@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { CatalogEntitiesTable, FeedsTable, Mode } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
+import { ambiguousIdentifier } from '../../lib/data-source.js';
 import type { Clock } from '../../lib/clock.js';
 import { HttpError, type HttpClient } from '../../lib/http-client.js';
 import type { QueueStatus } from '../../lib/jobs.js';
@@ -185,6 +186,35 @@ export function createCatalogService({
     } catch (err) {
       throw new AppError('BAD_REQUEST', `The dataset site has no usable Dataset: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * A bookable occurrence (ScheduledSession or Slot) by its OpenActive `@id`, with what it
+   * inherits from its parents (series/facility: name, organizer, location, offers) resolved,
+   * and the booking endpoint of its publisher. Used by checkout.
+   *
+   * Two publishers can publish the same `@id` (lib/data-source.ts): `publisherId` names the
+   * one meant. Unnamed, the id must be held by one publisher of the caller's mode (`preferMode`;
+   * failing that, by one of the other mode, which checkout then refuses by mode); otherwise the
+   * answer is `{ ambiguous }` with the candidates' publisher ids, never a silent pick.
+   */
+  async function lookupOpportunity(
+    oaId: string,
+    options: { preferMode?: Mode; publisherId?: number | null } = {},
+  ): Promise<Opportunity | { ambiguous: number[] } | undefined> {
+    let publisherId = options.publisherId ?? null;
+    if (publisherId === null) {
+      const holders = await repo.findOccurrenceHolders(db, oaId);
+      const mine = holders.filter((h) => h.mode === (options.preferMode ?? 'live'));
+      const pool = mine.length ? mine : holders;
+      if (pool.length === 0) return undefined;
+      if (pool.length > 1) return { ambiguous: pool.map((h) => h.publisher_id) };
+      publisherId = pool[0]!.publisher_id;
+    }
+    // With its parents, in one statement: SessionSeries (→ EventSeries), or IndividualFacilityUse → FacilityUse.
+    const found = await repo.findOccurrenceWithAncestors(db, publisherId, oaId, 3);
+    if (!found) return undefined;
+    return toOpportunity(found.row, found.ancestors, found.row.booking_endpoint_url, found.row.publisher_mode);
   }
 
   return {
@@ -383,16 +413,15 @@ export function createCatalogService({
       }));
     },
 
-    /**
-     * A bookable occurrence (ScheduledSession or Slot) by its OpenActive `@id`, with what it
-     * inherits from its parents (series/facility: name, organizer, location, offers) resolved,
-     * and the booking endpoint of its publisher. Used by checkout.
-     */
-    async findOpportunity(oaId: string, options: { preferMode?: Mode } = {}): Promise<Opportunity | undefined> {
-      // With its parents, in one statement: SessionSeries (→ EventSeries), or IndividualFacilityUse → FacilityUse.
-      const found = await repo.findOccurrenceWithAncestors(db, oaId, 3, options.preferMode);
-      if (!found) return undefined;
-      return toOpportunity(found.row, found.ancestors, found.row.booking_endpoint_url, found.row.publisher_mode);
+    lookupOpportunity,
+
+    /** `lookupOpportunity`, with an ambiguous id answered by the 409 that names the candidates. */
+    async findOpportunity(oaId: string, options: { preferMode?: Mode; publisherId?: number | null } = {}) {
+      const found = await lookupOpportunity(oaId, options);
+      if (found && 'ambiguous' in found) {
+        throw ambiguousIdentifier('opportunity', oaId, found.ambiguous, 'name its data source');
+      }
+      return found;
     },
 
     countEntitiesByType: (publisherId: number) => repo.countEntitiesByType(db, publisherId),

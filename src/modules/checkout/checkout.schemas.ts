@@ -59,6 +59,19 @@ const OrderedOpportunity = Type.Object(
     '@type': Type.Optional(StringEnum(OPPORTUNITY_TYPES)),
     identifier: Type.Optional(Text(2000, 'the opportunity `identifier` from the Events/Facilities API')),
     id: Type.Optional(Text(2000, 'the open-data `@id` of the opportunity (standalone checkout)')),
+    // Needed only when more than one publisher publishes the id (else 409 AmbiguousIdentifierError).
+    'imin:dataSource': Type.Optional(
+      Type.Union([
+        Type.String({ minLength: 1, maxLength: 20, description: 'a data source identifier' }),
+        Type.Object(
+          {
+            ...typed('WebAPI'),
+            identifier: Type.Union([Type.String({ minLength: 1, maxLength: 20 }), Type.Integer({ minimum: 1 })]),
+          },
+          { additionalProperties: false },
+        ),
+      ]),
+    ),
   },
   { additionalProperties: false },
 );

@@ -6,9 +6,11 @@ import type { BrokersTable } from '../../db/schema.js';
 import { AppError, type FieldError } from '../../http/errors.js';
 import { IMIN_CONTEXT, OPENACTIVE_CONTEXT } from '../../http/jsonld.js';
 import type { Clock } from '../../lib/clock.js';
+import { ambiguousIdentifier, parseDataSource } from '../../lib/data-source.js';
 import { randomAlphanumeric } from '../../lib/ids.js';
 import type { Jobs } from '../../lib/jobs.js';
 import type { AuthContext, KeyMode, Tenant } from '../brokers/index.js';
+import type { Opportunity } from '../catalog/index.js';
 import type { OrdersService, PendingOrderInput } from '../orders/index.js';
 import * as repo from './checkout.repository.js';
 import type { SessionRow } from './checkout.repository.js';
@@ -357,10 +359,19 @@ export function createCheckoutService(deps: CheckoutDeps) {
     snapshot: OpportunitySnapshot;
     testMode: boolean;
     /** The catalog opportunity (absent in testing mode). */
-    live?: Awaited<ReturnType<CatalogPort['findOpportunity']>>;
+    live?: Opportunity;
   }
 
-  async function resolveOpportunity(type: 'ScheduledSession' | 'Slot', id: string, mode: KeyMode): Promise<Resolved> {
+  /**
+   * `dataSource`: the publisher named for an id more than one publishes (lib/data-source.ts);
+   * `named` says how the caller names it, for the 409 when the id is ambiguous.
+   */
+  async function resolveOpportunity(
+    type: 'ScheduledSession' | 'Slot',
+    id: string,
+    mode: KeyMode,
+    dataSource: { publisherId: number | null; how: string; path?: string } = { publisherId: null, how: '' },
+  ): Promise<Resolved> {
     if (isTestItem(id)) {
       if (TEST_ITEMS[id].type !== type) {
         throw new AppError(
@@ -370,11 +381,14 @@ export function createCheckoutService(deps: CheckoutDeps) {
       }
       return { snapshot: testOpportunity(id, clock.now()), testMode: true };
     }
-    const found = await catalog.findOpportunity(id, { preferMode: mode });
+    const found = await catalog.lookupOpportunity(id, { preferMode: mode, publisherId: dataSource.publisherId });
+    if (found && 'ambiguous' in found) {
+      throw ambiguousIdentifier(type, id, found.ambiguous, dataSource.how, dataSource.path);
+    }
     if (!found || found.type !== type) {
       throw new AppError(
         'UNKNOWN_OPPORTUNITY',
-        `There is no bookable ${type} with identifier "${id}". Use the identifier from the Events or Facilities API (or the open-data @id).`,
+        `There is no bookable ${type} with identifier "${id}"${dataSource.publisherId === null ? '' : ` from data source "${dataSource.publisherId}"`}. Use the identifier from the Events or Facilities API (or the open-data @id).`,
       );
     }
     return { snapshot: snapshotOf(found), testMode: false, live: found };
@@ -1032,7 +1046,14 @@ export function createCheckoutService(deps: CheckoutDeps) {
             message: 'is required',
           });
         }
-        return { type: type!, id: id! };
+        const source = parseDataSource(o['imin:dataSource']);
+        if (source === 'invalid') {
+          errors.push({
+            path: `${base}/orderedItem/${i}/orderedItem/imin:dataSource`,
+            message: 'must be an imin:dataSource ({ "identifier": "<data source identifier>" }) or its identifier',
+          });
+        }
+        return { type: type!, id: id!, dataSource: source === 'invalid' ? null : source };
       });
       if (errors.length) throw bad(errors);
 
@@ -1061,7 +1082,12 @@ export function createCheckoutService(deps: CheckoutDeps) {
           if (item.acceptedOffer === undefined) {
             errors.push({ path: `${base}/orderedItem/${i}/acceptedOffer`, message: 'is required in a group booking' });
           }
-          if (i > 0 && (refs[i]!.id !== refs[0]!.id || refs[i]!.type !== refs[0]!.type)) {
+          if (
+            i > 0 &&
+            (refs[i]!.id !== refs[0]!.id ||
+              refs[i]!.type !== refs[0]!.type ||
+              refs[i]!.dataSource !== refs[0]!.dataSource)
+          ) {
             errors.push({
               path: `${base}/orderedItem/${i}/orderedItem`,
               message: 'must be the same opportunity on every OrderItem of a group booking',
@@ -1081,7 +1107,11 @@ export function createCheckoutService(deps: CheckoutDeps) {
           );
       }
 
-      const resolved = await resolveOpportunity(refs[0]!.type, refs[0]!.id, auth.mode);
+      const resolved = await resolveOpportunity(refs[0]!.type, refs[0]!.id, auth.mode, {
+        publisherId: refs[0]!.dataSource,
+        how: 'name one in orderedItem["imin:dataSource"] (the imin:dataSource of the search result)',
+        path: `${base}/orderedItem/0/orderedItem/imin:dataSource`,
+      });
       const offerId = items[0]!.acceptedOffer ?? null;
       if (offerId && !resolved.snapshot.offers.some((o) => o.id === offerId)) {
         throw new AppError(
@@ -1207,9 +1237,14 @@ export function createCheckoutService(deps: CheckoutDeps) {
       kind: 'scheduled-sessions' | 'slots',
       opportunityId: string,
       mode: KeyMode = 'live',
+      dataSource: number | null = null,
     ): Promise<{ sessionId: string }> {
       const broker = await brokerBySlug(brokerSlug);
-      const resolved = await resolveOpportunity(kind === 'slots' ? 'Slot' : 'ScheduledSession', opportunityId, mode);
+      const resolved = await resolveOpportunity(kind === 'slots' ? 'Slot' : 'ScheduledSession', opportunityId, mode, {
+        publisherId: dataSource,
+        how: 'name one with ?dataSource=<identifier> (the checkout links of search results carry it)',
+        path: 'dataSource',
+      });
       await checkLive(resolved, null, 1, mode);
       const session = await newSession({
         broker,

@@ -12,7 +12,7 @@ import type { PaymentsService } from '../payments/index.js';
 export type PaymentsPort = Pick<PaymentsService, 'prepare' | 'authorize' | 'capture' | 'void'>;
 export type BookingPort = Pick<BookingService, 'targetFor' | 'c1' | 'c2' | 'book' | 'getOrder'>;
 export type MailerPort = Pick<Mailer, 'enqueue'>;
-export type CatalogPort = Pick<CatalogService, 'findOpportunity'>;
+export type CatalogPort = Pick<CatalogService, 'lookupOpportunity'>;
 
 export { isBookingError } from '../booking/index.js';
 export type {

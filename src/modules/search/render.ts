@@ -21,6 +21,12 @@ export interface RenderContext {
   mode: 'live' | 'test';
   /** Publisher → mode (absent: live). */
   publisherModes: ReadonlyMap<number, 'live' | 'test'>;
+  /**
+   * Published occurrence ids more than one publisher holds (filled by the service for the rows
+   * it renders): their links name the publisher (`?dataSource=`), so following one never lands
+   * on the other publisher's item (lib/data-source.ts).
+   */
+  shared?: ReadonlySet<string>;
 }
 
 export const eventsApi = (base: string) => `${base}/events-api/v2`;
@@ -29,10 +35,15 @@ export const placesApi = (base: string) => `${base}/places-api/v1`;
 
 export const eventSeriesId = (base: string, identifier: string) => `${eventsApi(base)}/event-series/${identifier}`;
 export const facilityUseId = (base: string, identifier: string) => `${facilitiesApi(base)}/facility-uses/${identifier}`;
-export const occurrenceId = (base: string, kind: string, oaId: string) =>
-  kind === 'Slot'
+/** An occurrence's By-ID URL; `publisherId` names its data source (ids two publishers hold). */
+export const occurrenceId = (base: string, kind: string, oaId: string, publisherId?: number) =>
+  (kind === 'Slot'
     ? `${facilitiesApi(base)}/slots/${encodeURIComponent(oaId)}`
-    : `${eventsApi(base)}/scheduled-sessions/${encodeURIComponent(oaId)}`;
+    : `${eventsApi(base)}/scheduled-sessions/${encodeURIComponent(oaId)}`) +
+  (publisherId === undefined ? '' : `?dataSource=${publisherId}`);
+
+/** The publisher to name in an occurrence's links: only when its id is shared. */
+const namedSource = (o: OccurrenceRow, ctx: RenderContext) => (ctx.shared?.has(o.oa_id) ? o.publisher_id : undefined);
 
 const distance = (km: number) => ({
   type: 'QuantitativeValue',
@@ -64,7 +75,12 @@ export function isBookable(o: OccurrenceRow, now: Date): boolean {
 function checkoutUrl(o: OccurrenceRow, ctx: RenderContext): string | undefined {
   if ((ctx.publisherModes.get(o.publisher_id) ?? 'live') !== ctx.mode || !isBookable(o, ctx.now)) return undefined;
   const path = `${ctx.checkoutBase}/v1/${o.kind === 'Slot' ? 'slots' : 'scheduled-sessions'}/${encodeURIComponent(o.oa_id)}`;
-  return ctx.mode === 'test' ? `${path}?mode=test` : path;
+  const source = namedSource(o, ctx);
+  const params = [
+    ...(ctx.mode === 'test' ? ['mode=test'] : []),
+    ...(source === undefined ? [] : [`dataSource=${source}`]),
+  ];
+  return params.length ? `${path}?${params.join('&')}` : path;
 }
 
 /**
@@ -76,7 +92,7 @@ export function renderOccurrence(o: OccurrenceRow, ctx: RenderContext, withOffer
   const template = checkoutUrl(o, ctx);
   return {
     type,
-    id: occurrenceId(ctx.base, o.kind, o.oa_id),
+    id: occurrenceId(ctx.base, o.kind, o.oa_id, namedSource(o, ctx)),
     ...rest,
     ...(withOffers && o.kind === 'Slot' && o.doc.offers ? { offers: o.doc.offers } : {}),
     ...(template ? { 'imin:checkoutUrlTemplate': template } : {}),
@@ -199,7 +215,7 @@ export function renderEventSeries(
  * they are shown on the session, and its `superEvent` keeps the series' own values.
  */
 export function renderScheduledSession(o: OccurrenceRow, series: SeriesRow, ctx: RenderContext, own?: SeriesRow): Obj {
-  const id = occurrenceId(ctx.base, o.kind, o.oa_id);
+  const id = occurrenceId(ctx.base, o.kind, o.oa_id, namedSource(o, ctx));
   const place = placeFor(series, id);
   const ownValues = own?.doc.own ?? {};
   const ownPlace = own && ownValues.location !== undefined ? placeFor(own, id) : undefined;

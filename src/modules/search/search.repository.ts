@@ -714,11 +714,32 @@ export async function hasFutureOccurrence(db: SearchExecutor, seriesIds: number[
   return r.rows.length > 0;
 }
 
-/** An occurrence (By-ID) with its series; past ones are archived (imin §1.4). */
-export async function findOccurrenceByOaId(db: SearchExecutor, kind: string, oaId: string, now: Date) {
+/**
+ * The upcoming occurrences (By-ID) with this published id, one per publisher holding it (two
+ * publishers can publish the same `@id`), or only the named publisher's; past ones are archived
+ * (imin §1.4). The caller decides what more than one means (search.service: an explicit 409).
+ */
+export async function findOccurrencesByOaId(
+  db: SearchExecutor,
+  kind: string,
+  oaId: string,
+  now: Date,
+  publisherId: number | null,
+) {
   const r = await sql<OccurrenceRow>`select ${OCCURRENCE_COLUMNS} from search_occurrences o
-    where o.oa_id = ${oaId} and o.kind = ${kind} and o.start_at >= ${now} order by o.id limit 1`.execute(db);
-  return r.rows[0] ? normOccurrence(r.rows[0]) : null;
+    where o.oa_id = ${oaId} and o.kind = ${kind} and o.start_at >= ${now}
+    ${publisherId === null ? sql`` : sql`and o.publisher_id = ${publisherId}`}
+    order by o.publisher_id limit 20`.execute(db);
+  return r.rows.map(normOccurrence);
+}
+
+/** Of these published occurrence ids, those more than one publisher holds. */
+export async function findSharedOccurrenceIds(db: SearchExecutor, oaIds: string[]): Promise<Set<string>> {
+  if (oaIds.length === 0) return new Set();
+  const r = await sql<{ oa_id: string }>`select o.oa_id from search_occurrences o
+    where o.oa_id = any(${textArray([...new Set(oaIds)])}) group by o.oa_id
+    having count(distinct o.publisher_id) > 1`.execute(db);
+  return new Set(r.rows.map((x) => x.oa_id));
 }
 
 // ---- places: one item per location ----------------------------------------------------------

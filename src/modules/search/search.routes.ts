@@ -10,6 +10,7 @@ import {
   FacetsResponse,
   FacilityUseItem,
   FacilityUsesQuery,
+  ByIdQuery,
   IdParam,
   NoQuery,
   PlacesQuery,
@@ -75,11 +76,19 @@ export function searchRoutes(search: SearchService): FastifyPluginAsyncTypebox {
           ...events,
           summary: 'Get an upcoming ScheduledSession by its URL-encoded identifier',
           params: IdParam,
-          querystring: NoQuery,
-          response: { 200: ScheduledSessionItem, ...errorResponses(404) },
+          querystring: ByIdQuery,
+          response: { 200: ScheduledSessionItem, ...errorResponses(404, 409) },
         },
       },
-      async (request, reply) => send(reply, await search.getScheduledSession(authOf(request), request.params.id)),
+      async (request, reply) =>
+        send(
+          reply,
+          await search.getScheduledSession(
+            authOf(request),
+            request.params.id,
+            request.query.dataSource ? Number(request.query.dataSource) : null,
+          ),
+        ),
     );
 
     app.get(
@@ -167,11 +176,19 @@ export function searchRoutes(search: SearchService): FastifyPluginAsyncTypebox {
           ...facilities,
           summary: 'Get an upcoming Slot by its URL-encoded identifier',
           params: IdParam,
-          querystring: NoQuery,
-          response: { 200: SlotItem, ...errorResponses(404) },
+          querystring: ByIdQuery,
+          response: { 200: SlotItem, ...errorResponses(404, 409) },
         },
       },
-      async (request, reply) => send(reply, await search.getSlot(authOf(request), request.params.id)),
+      async (request, reply) =>
+        send(
+          reply,
+          await search.getSlot(
+            authOf(request),
+            request.params.id,
+            request.query.dataSource ? Number(request.query.dataSource) : null,
+          ),
+        ),
     );
 
     app.get(

@@ -71,6 +71,19 @@ export const FacilityUsesQuery = querySchema(FACILITY_PARAMS);
 export const PlacesQuery = querySchema(PLACES_PARAMS);
 export const NoQuery = Type.Object({}, { additionalProperties: false, description: 'By-ID routes take no parameters' });
 
+export const ByIdQuery = Type.Object(
+  {
+    dataSource: Type.Optional(
+      Type.String({
+        pattern: '^[1-9][0-9]{0,11}$',
+        description:
+          'The publisher (imin:dataSource.identifier) whose item is meant; needed only when more than one publishes the id (else 409)',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'By-ID of an occurrence: optionally, its data source' },
+);
+
 export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 500 }) });
 export const SlugParam = Type.Object({ slug: Type.String({ minLength: 1, maxLength: 100 }) });
 

@@ -1,6 +1,7 @@
 import type { Database } from '../../db/database.js';
 import { isVariantOaId } from './inheritance.js';
 import { AppError } from '../../http/errors.js';
+import { ambiguousIdentifier } from '../../lib/data-source.js';
 import type { Clock } from '../../lib/clock.js';
 import { createTtlCache } from '../../lib/ttl-cache.js';
 import { ACTIVITY_LIST_ID, type Vocabularies } from '../../lib/vocabularies.js';
@@ -68,6 +69,29 @@ export function createSearchService(options: SearchServiceOptions) {
     return { base, now, checkoutBase, mode: auth.mode, publisherModes: await options.publisherModes() };
   }
 
+  /** Marks, for rendering, the occurrences whose published id another publisher also holds. */
+  async function markShared(ctx: RenderContext, occurrences: { oa_id: string }[]): Promise<void> {
+    ctx.shared = await repo.findSharedOccurrenceIds(
+      db,
+      occurrences.map((o) => o.oa_id),
+    );
+  }
+
+  /** The one upcoming occurrence an id (and optional data source) names; several → 409. */
+  async function oneOccurrence(kind: 'ScheduledSession' | 'Slot', oaId: string, dataSource: number | null, now: Date) {
+    const found = await repo.findOccurrencesByOaId(db, kind, oaId, now, dataSource);
+    if (found.length > 1) {
+      throw ambiguousIdentifier(
+        kind,
+        oaId,
+        found.map((o) => o.publisher_id),
+        'name one with ?dataSource=<identifier>',
+        'dataSource',
+      );
+    }
+    return found[0] ?? null;
+  }
+
   const queryContext = (now: Date): QueryContext => ({ vocab, collections, labelIndex, now });
   const absolute = (requestUrl: string) => `${base}${requestUrl}`;
 
@@ -88,6 +112,10 @@ export function createSearchService(options: SearchServiceOptions) {
         // One-to-One: one EventSeries per (SessionSeries, ScheduledSession), soonest first.
         const found = await repo.searchOccurrences(db, q.series, q.occurrences, limit, offset);
         total = found.total;
+        await markShared(
+          ctx,
+          found.rows.map((r) => r.occurrence),
+        );
         items = found.rows.map(({ occurrence, series }) =>
           renderEventSeries(series.identifier, [{ series, occurrences: [occurrence] }], ctx, false),
         );
@@ -107,6 +135,7 @@ export function createSearchService(options: SearchServiceOptions) {
           q.occurrences,
           repo.OCCURRENCES_PER_SERIES,
         );
+        await markShared(ctx, occurrences);
         items = found.identifiers
           .map((identifier) => {
             const members = found.members
@@ -149,14 +178,16 @@ export function createSearchService(options: SearchServiceOptions) {
         1000,
         { searchable: false },
       );
+      await markShared(ctx, occurrences);
       const members = series.map((s) => ({ series: s, occurrences: occurrences.filter((o) => o.series_id === s.id) }));
       return renderEventSeries(identifier, members, ctx, true);
     },
 
     /** `GET /events-api/v2/scheduled-sessions/:id` (id = the session's URL-encoded identifier). */
-    async getScheduledSession(auth: AuthContext, oaId: string): Promise<Obj> {
+    async getScheduledSession(auth: AuthContext, oaId: string, dataSource: number | null = null): Promise<Obj> {
       const ctx = await renderContext(auth);
-      const o = await repo.findOccurrenceByOaId(db, 'ScheduledSession', oaId, ctx.now);
+      const o = await oneOccurrence('ScheduledSession', oaId, dataSource, ctx.now);
+      if (o) await markShared(ctx, [o]);
       const row = o ? (await repo.findSeriesByIds(db, [o.series_id], null, { detail: true }))[0] : undefined;
       // A session with values of its own hangs from its own row (inheritance.ts); its superEvent
       // is its series' row.
@@ -272,6 +303,7 @@ export function createSearchService(options: SearchServiceOptions) {
           q.occurrences,
           withSlots ? 10_000 : 1,
         );
+        await markShared(ctx, slots);
         const byIdentifier = new Map(found.heads.map((f) => [f.identifier, f]));
         items = found.identifiers
           .map((identifier) => {
@@ -335,13 +367,15 @@ export function createSearchService(options: SearchServiceOptions) {
         10_000,
         { searchable: false },
       );
+      await markShared(ctx, slots);
       return renderFacilityUse(facility, series, slots, slots, ctx, true);
     },
 
     /** `GET /facilities-api/v2/slots/:id` (id = the slot's URL-encoded identifier). */
-    async getSlot(auth: AuthContext, oaId: string): Promise<Obj> {
+    async getSlot(auth: AuthContext, oaId: string, dataSource: number | null = null): Promise<Obj> {
       const ctx = await renderContext(auth);
-      const slot = await repo.findOccurrenceByOaId(db, 'Slot', oaId, ctx.now);
+      const slot = await oneOccurrence('Slot', oaId, dataSource, ctx.now);
+      if (slot) await markShared(ctx, [slot]);
       const owner = slot ? (await repo.findSeriesByIds(db, [slot.series_id], null))[0] : undefined;
       const facility = owner ? (await repo.findFacilityUses(db, [owner.identifier], null))[0] : undefined;
       if (!slot || !owner || !facility) throw new AppError('NOT_FOUND', `There is no upcoming Slot "${oaId}".`);

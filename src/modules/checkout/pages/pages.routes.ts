@@ -36,7 +36,11 @@ const GuestParams = Type.Object({
 });
 // `mode=test`: the guest link of a test key's search result (a test booking system, test
 // payments). Other query parameters (a broker's tracking) are left alone.
-const GuestQuery = Type.Object({ mode: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('test')])) });
+// `dataSource`: the publisher meant, when more than one publishes the id (lib/data-source.ts).
+const GuestQuery = Type.Object({
+  mode: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('test')])),
+  dataSource: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,11}$' })),
+});
 const PageParams = Type.Object({ brokerSlug: Slug, sessionId: SessionId });
 const Csrf = Type.String({ maxLength: 100 });
 const Text = (max: number) => Type.String({ maxLength: max });
@@ -153,6 +157,7 @@ const ERROR_PAGES: Partial<Record<ErrorCode, ErrorPageKind>> = {
   UNKNOWN_OFFER: 'unknown-opportunity',
   OPPORTUNITY_FULL: 'full',
   OPPORTUNITY_NOT_BOOKABLE: 'not-bookable',
+  AMBIGUOUS_IDENTIFIER: 'ambiguous',
   GONE: 'expired',
   FORBIDDEN: 'forbidden',
   TOO_MANY_REQUESTS: 'too-many',
@@ -259,6 +264,7 @@ export function checkoutPagesRoutes(
             kind,
             encodedIdentifier,
             request.query.mode ?? 'live',
+            request.query.dataSource ? Number(request.query.dataSource) : null,
           );
           return reply
             .code(303)

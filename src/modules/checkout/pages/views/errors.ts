@@ -6,6 +6,7 @@ export type ErrorPageKind =
   | 'unknown-opportunity'
   | 'full'
   | 'not-bookable'
+  | 'ambiguous'
   | 'expired'
   | 'forbidden'
   | 'bad-form'
@@ -34,6 +35,12 @@ const PAGES: Record<ErrorPageKind, { status: number; title: string; message: str
     status: 409,
     title: 'This cannot be booked online',
     message: 'This activity cannot be booked online at the moment.',
+  },
+  ambiguous: {
+    status: 409,
+    title: 'Which venue did you mean?',
+    message:
+      'More than one venue publishes an activity under this link, and the link does not say which one. Nothing was booked. Please go back and choose the activity again on the booking site.',
   },
   expired: {
     status: 410,
